@@ -1,0 +1,158 @@
+// The test harness shared by every step's tests.
+//
+// The program under test and its step come from the environment, so a learner can grade an
+// implementation of their own:
+//   WORKSHOP_STEP=3 WORKSHOP_BINARY=/path/to/my-step3 WORKSHOP_ROOTFS=build/rootfs ./workshop-tests
+// ctest sets these for every registered case (see tests/CMakeLists.txt).
+//
+// Every program is started with fork/exec in a process group of its own, with a timeout after
+// which the whole group (and anything it left behind) is SIGKILLed. The test process is a child
+// subreaper, so processes a runtime orphans come back to it and can be found and killed: no case
+// leaves a process behind.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace workshop {
+
+// --- what is under test -----------------------------------------------------------------------
+// These throw std::runtime_error with a clear message when the variable is unset or invalid;
+// gtest reports that as the case's failure.
+int step();                          // WORKSHOP_STEP, 1..5
+const std::string& binary();         // WORKSHOP_BINARY, made absolute
+const std::string& rootfs();         // WORKSHOP_ROOTFS, made absolute (needed from step 3 on)
+const std::string& source_dir();     // WORKSHOP_SOURCE_DIR: the workshop's source tree
+std::string program();               // basename of binary(), e.g. "step3-rootfs"
+bool in_ci();                        // CI=true
+bool is_root();                      // effective uid 0
+// Empty when this process can create mount, UTS and PID namespaces, else why not.
+const std::string& namespaces_unavailable();
+
+// --- running the program ----------------------------------------------------------------------
+struct Options {
+  std::string input;                 // written to the program's stdin, then closed
+  std::vector<std::string> env;      // extra KEY=VALUE for the runtime's environment
+  int timeout_seconds = 30;          // then the whole process group is SIGKILLed and the case fails
+  bool shared_root = false;          // run inside a mount namespace of the test's own whose "/"
+                                     // is made rshared first (a systemd-like host)
+  std::optional<uid_t> uid;          // run the runtime as this uid (setresuid after fork)
+  std::optional<gid_t> gid;          // and gid (default: the same number as uid)
+  bool expect_leftovers = false;     // processes still alive after the runtime exited are
+                                     // killed and listed in Result::leftovers; unless this is
+                                     // true, each one is also a test failure
+};
+
+struct Result {
+  std::string command;               // the command line, for messages
+  int status = -1;                   // exit code, or 128+N when the runtime was killed by N;
+                                     // -1 when it timed out or could not be started
+  int signal = 0;                    // N when the runtime itself was killed by signal N
+  bool timed_out = false;
+  std::string out, err;
+  std::string mounts_before;         // with shared_root: mountinfo of the test's shared mount
+  std::string mounts_after;          // namespace before the runtime started, and after it exited
+  std::vector<std::string> leftovers;  // "pid cmdline" of processes that outlived the runtime
+};
+std::ostream& operator<<(std::ostream&, const Result&);  // everything, for failure messages
+
+// binary() + args, waited for.
+Result run(const std::vector<std::string>& args, const Options& = {});
+// binary() run [options] [--rootfs rootfs() when step() >= 3] [--] command...
+Result container(const std::vector<std::string>& command, const Options& = {},
+                 const std::vector<std::string>& options = {});
+// The argument list container() would run, for start().
+std::vector<std::string> container_args(const std::vector<std::string>& command,
+                                        const std::vector<std::string>& options = {});
+
+// A program started without waiting, for signal and timing tests. Destroying a Running that
+// was not waited for kills its process group and everything it left behind.
+class Running {
+ public:
+  pid_t pid = -1;                    // the runtime; also its process group id
+
+  Result wait(int timeout_seconds = 30);
+  void signal(int sig);              // to the runtime only
+  void signal_group(int sig);        // to its whole process group
+  // Reads output until `needle` appears in stdout (true) or the timeout passes / the program
+  // exits (false). What was read stays in the Result that wait() returns.
+  bool wait_for_output(const std::string& needle, int timeout_seconds = 10);
+  // A descendant of the runtime (seen from the host, any PID namespace) whose command line,
+  // arguments joined by single spaces, is `cmdline`; waits for it up to the timeout. -1 if none.
+  pid_t find_process(const std::string& cmdline, int timeout_seconds = 10);
+
+  Running() = default;
+  Running(Running&&) noexcept;
+  Running& operator=(Running&&) noexcept;
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+  ~Running();
+
+ private:
+  friend Running start(const std::vector<std::string>&, const Options&);
+  bool pump(int timeout_ms);         // one poll round; false once stdout and stderr are closed
+  void finish(Result&);
+  void kill_everything();
+
+  Options options_;
+  Result result_;
+  int in_ = -1, out_ = -1, err_ = -1;
+  size_t written_ = 0;
+  pid_t holder_ = -1;                // keeps the shared_root mount namespace alive
+  bool done_ = false;
+};
+Running start(const std::vector<std::string>& args, const Options& = {});
+
+// --- helpers for assertions -------------------------------------------------------------------
+std::string read_file(const std::string& path);       // throws when it cannot be read
+std::string own_namespace(const std::string& kind);   // readlink /proc/self/ns/<kind>
+// "mount point, fs type, source" of every line of a mountinfo text (a multiset: order ignored).
+std::multiset<std::string> mount_table(const std::string& mountinfo);
+// Entries of `after` that are not in `before` (counted as multisets).
+std::vector<std::string> added(const std::multiset<std::string>& before,
+                               const std::multiset<std::string>& after);
+// A name unique to this test process and call, e.g. "workshop-probe-1234-7".
+std::string unique_name(const std::string& prefix = "workshop-probe");
+// A directory made on the host for the duration of a test, removed (if empty) at scope exit.
+struct TempDir {
+  std::string path;
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+// Non-empty description of how `r` breaks the error rule of the contract (section 5): exactly
+// one line on stderr starting with "<program>: ", nothing on stdout, no C++ exception text, no
+// bare errno number, exit status `status`. Empty when it keeps the rule.
+std::string error_rule_violation(const Result& r, int status);
+
+}  // namespace workshop
+
+// Cases that need root call this first: outside CI it skips with the reason; under CI=true a
+// skip would hide a missing check, so it fails instead.
+#define WORKSHOP_SKIP_OR_FAIL_(reason)                                          \
+  do {                                                                           \
+    if (::workshop::in_ci()) GTEST_FAIL() << (reason) << " (CI=true: not skipped)"; \
+    GTEST_SKIP() << (reason);                                                    \
+  } while (0)
+
+#define REQUIRE_ROOT()                                                                        \
+  do {                                                                                        \
+    if (!::workshop::is_root())                                                               \
+      WORKSHOP_SKIP_OR_FAIL_("needs root (run the tests as root, e.g. sudo ctest ...)");     \
+    if (!::workshop::namespaces_unavailable().empty())                                        \
+      WORKSHOP_SKIP_OR_FAIL_("cannot create namespaces here: " +                              \
+                             ::workshop::namespaces_unavailable());                           \
+  } while (0)
+
+// Running any container: step 1 needs no privileges, every later step needs root.
+#define REQUIRE_CONTAINER_PRIVILEGES()        \
+  do {                                        \
+    if (::workshop::step() >= 2) REQUIRE_ROOT(); \
+  } while (0)
