@@ -53,11 +53,13 @@ std::vector<char*> as_argv(const std::vector<std::string>& args) {
   return argv;
 }
 
+//! [clone_child]
 // fork(), but with clone flags: the place where step 2 asks for new namespaces.
 pid_t clone_child(unsigned long flags) {
   clone_args args{.flags = flags, .exit_signal = SIGCHLD};
   return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof args));
 }
+//! [clone_child]
 
 //! [parent]
 // `run`: re-execute this program as `child` with the same arguments, and wait.

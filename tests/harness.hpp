@@ -97,7 +97,7 @@ class Running {
  private:
   friend Running start(const std::vector<std::string>&, const Options&);
   bool pump(int timeout_ms);         // one poll round; false once stdout and stderr are closed
-  void finish(Result&);
+  void finish();
   void kill_everything();
 
   Options options_;
@@ -131,6 +131,11 @@ struct TempDir {
 // one line on stderr starting with "<program>: ", nothing on stdout, no C++ exception text, no
 // bare errno number, exit status `status`. Empty when it keeps the rule.
 std::string error_rule_violation(const Result& r, int status);
+
+// The host guard (host_guard.cpp): a gtest Environment that snapshots the host's mounts,
+// hostname, cgroup directories and the processes of the binary under test before the first
+// test and reports every difference after the last. main.cpp installs it.
+testing::Environment* new_host_guard();
 
 }  // namespace workshop
 
