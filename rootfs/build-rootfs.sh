@@ -47,7 +47,8 @@ check_busybox() {
     die "$busybox is not an ELF executable (install the real one: apt-get install busybox-static)"
   # A dynamic executable names its program interpreter (ld.so), which the rootfs does not have.
   if grep -q '^ *INTERP ' <<<"$headers"; then
-    die "$busybox is dynamically linked and cannot run in the rootfs (install the static one: apt-get install busybox-static)"
+    die "$busybox is dynamically linked and cannot run in the rootfs" \
+      "(install the static one: apt-get install busybox-static)"
   fi
 }
 
@@ -63,10 +64,10 @@ build_busybox_rootfs() {  # $1: an empty directory
   # usr/bin/env -> ../../bin/busybox): they resolve inside the tree seen from the host, too.
   "$busybox" --list-full | while read -r applet; do
     case $applet in bin/busybox | linuxrc) continue ;; esac  # itself; an initrd's entry point
-    mkdir -p -- "$root/${applet%/*}"
+    [[ -d $root/${applet%/*} ]] || mkdir -p -- "$root/${applet%/*}"
     ln -sr -- "$root/bin/busybox" "$root/$applet"
   done
-  # Fixed times: the same recipe gives the same tree, down to the bytes of a `tar c` of it.
+  # Fixed times: the same recipe gives the same tree, down to `tar --sort=name -c` of it.
   find "$root" -exec touch -h -d @0 -- {} +
 }
 
@@ -91,7 +92,8 @@ canon() {  # $1: a name as listed (in double quotes), $2: what it is, for the me
 check_tarball() {
   [[ -f $tarball ]] || die "tarball '$tarball' not found"
   local listing line type name target path
-  # -P shows names as stored: without it tar lists '/x' and '../x' as 'x', hiding the danger.
+  # -P lists names as stored: without it tar shows hard link targets with their leading '/'
+  # or '../' removed, hiding the very thing to check.
   # C quoting makes every name one "..." token whatever bytes it holds (spaces, ' -> ', newlines).
   listing=$(tar -tvPf "$tarball" --numeric-owner --quoting-style=c 2>/dev/null) ||
     die "cannot read '$tarball' as a tar archive (see: tar -tvf '$tarball')"
@@ -113,17 +115,20 @@ check_tarball() {
       l) symlinks[$REPLY]=$name ;;
       # A hard link is made at unpacking time, against the host's tree: its target must be
       # inside, or the rootfs would share the inode of a host file (/etc/shadow, say).
-      h) canon "$target" "hard link target of $name"; paths+=("$REPLY") ;;
-      b | c) die "refusing '$tarball': member $name is a device node (the runtime gives the container its own /dev; an archive's could open the host's disks)" ;;
+      h) canon "$target" "hard link $name: target"; paths+=("$REPLY") ;;
+      b | c) die "refusing '$tarball': member $name is a device node" \
+        "(it could open the host's disks; the runtime makes the container's /dev)" ;;
       *) die "refusing '$tarball': member $name has the unsupported type '$type'" ;;
     esac
   done <<<"$listing"
   # A member below a symlink would be written wherever the symlink points, on the host.
+  local dir
   for path in "${paths[@]}"; do
-    while [[ $path == */* ]]; do
-      path=${path%/*}
-      [[ -z ${symlinks[$path]-} ]] ||
-        die "refusing '$tarball': a member lies below the symlink ${symlinks[$path]}"
+    dir=$path
+    while [[ $dir == */* ]]; do
+      dir=${dir%/*}
+      [[ -z ${symlinks[$dir]-} ]] ||
+        die "refusing '$tarball': \"$path\" lies below the symlink ${symlinks[$dir]}"
     done
   done
 }

@@ -32,6 +32,8 @@ const std::string& source_dir();     // WORKSHOP_SOURCE_DIR: the workshop's sour
 std::string program();               // basename of binary(), e.g. "step3-rootfs"
 bool in_ci();                        // CI=true
 bool is_root();                      // effective uid 0
+// `binary() run --help` mentions `option` (e.g. "--rootfs"); asked once per option.
+bool has_option(const std::string& option);
 // Empty when this process can create mount, UTS and PID namespaces, else why not.
 const std::string& namespaces_unavailable();
 
@@ -64,9 +66,12 @@ std::ostream& operator<<(std::ostream&, const Result&);  // everything, for fail
 
 // binary() + args, waited for.
 Result run(const std::vector<std::string>& args, const Options& = {});
-// binary() run [options] [--rootfs rootfs() when step() >= 3] [--] command...
+// binary() run [options] command... (no --rootfs: steps 3+ default to the workshop's rootfs)
 Result container(const std::vector<std::string>& command, const Options& = {},
                  const std::vector<std::string>& options = {});
+// container({"sh", "-c", script}): most cases ask a shell inside the container a question.
+Result shell(const std::string& script, const Options& = {},
+             const std::vector<std::string>& options = {});
 // The argument list container() would run, for start().
 std::vector<std::string> container_args(const std::vector<std::string>& command,
                                         const std::vector<std::string>& options = {});
@@ -117,6 +122,12 @@ std::multiset<std::string> mount_table(const std::string& mountinfo);
 // Entries of `after` that are not in `before` (counted as multisets).
 std::vector<std::string> added(const std::multiset<std::string>& before,
                                const std::multiset<std::string>& after);
+// The process exists and is not a zombie.
+bool is_alive(pid_t pid);
+// The lines of a text, without their newlines.
+std::vector<std::string> lines(const std::string& text);
+bool has_line(const std::string& text, const std::string& line);
+std::string last_line(const std::string& text);  // "" when there is none
 // A name unique to this test process and call, e.g. "workshop-probe-1234-7".
 std::string unique_name(const std::string& prefix = "workshop-probe");
 // A directory made on the host for the duration of a test, removed (if empty) at scope exit.
@@ -138,6 +149,10 @@ std::string error_rule_violation(const Result& r, int status);
 testing::Environment* new_host_guard();
 
 }  // namespace workshop
+
+// The contract's error rule, as an assertion: EXPECT_RUNTIME_ERROR(result, 125);
+#define EXPECT_RUNTIME_ERROR(result, status) \
+  EXPECT_EQ(::workshop::error_rule_violation((result), (status)), "")
 
 // Cases that need root call this first: outside CI it skips with the reason; under CI=true a
 // skip would hide a missing check, so it fails instead.

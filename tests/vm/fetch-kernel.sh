@@ -24,7 +24,10 @@ command -v apt-get >/dev/null || die "apt-get not found: the VM test needs Debia
 
 # Which kernel package does the meta-package point at? Read the package lists once more after an
 # `apt-get update` if they do not know it yet (a fresh container often has no lists at all).
-kernel_package() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n1; }
+kernel_package() {
+  { apt-cache depends linux-image-amd64 2>/dev/null || true; } \
+    | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }'
+}
 pkg=$(kernel_package)
 if [[ -z $pkg && $EUID -eq 0 ]]; then
   apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed"
@@ -53,8 +56,10 @@ cp "$tmp"/lib/modules/*/kernel/fs/overlayfs/overlay.ko "$tmp/cpio/lib/modules/"
 # and decompress from there (the same idea as the kernel's scripts/extract-vmlinux). Optional: the
 # VM falls back to vmlinuz without it.
 rm -f "$dest/vmlinux"
+command -v xz >/dev/null || echo "fetch-kernel.sh: xz not found (apt-get install xz-utils)" >&2
 for off in $(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$tmp/vmlinuz" | cut -d: -f1); do
-  tail -c +$((off + 1)) "$tmp/vmlinuz" | xz -dcq >"$tmp/vmlinux" 2>/dev/null || true  # trailing data: ignore
+  # xz complains of the data after the stream, and may be missing: judge by the output alone.
+  tail -c +$((off + 1)) "$tmp/vmlinuz" | xz -dcq >"$tmp/vmlinux" 2>/dev/null || true
   if [[ $(head -c 4 "$tmp/vmlinux") == $'\x7fELF' ]]; then mv "$tmp/vmlinux" "$dest/vmlinux"; break; fi
 done
 [[ -s $dest/vmlinux ]] || echo "fetch-kernel.sh: could not uncompress vmlinuz; the VM boots it compressed (slower)" >&2

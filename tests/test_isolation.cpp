@@ -1,0 +1,126 @@
+// Matrix rows, every step: a hostname of its own, PID 1, mounts of its own (also on a host whose
+// "/" has shared propagation). Step 1's "no" cells are shown without touching the host: the
+// container is found in the test's own namespaces, and nothing is set or mounted on the host.
+#include "harness.hpp"
+
+#include <unistd.h>
+
+using namespace workshop;
+
+namespace {
+
+// A script line that prints the container's namespace of `kind`, e.g. "uts:[4026531838]".
+std::string print_namespace(const std::string& kind) {
+  return "readlink /proc/self/ns/" + kind;
+}
+
+// The first line of the output is the container's namespace of `kind` (see print_namespace):
+// the step's cell says whether it is a new one or the test's own.
+void expect_namespace(const Result& r, const std::string& kind, bool own_from_this_step) {
+  const auto out = lines(r.out);
+  ASSERT_FALSE(out.empty()) << r;
+  if (own_from_this_step)
+    EXPECT_NE(out[0], own_namespace(kind)) << "step " << step() << " gives the container a "
+                                           << kind << " namespace of its own" << r;
+  else
+    EXPECT_EQ(out[0], own_namespace(kind)) << "step " << step() << " shares the host's " << kind
+                                           << " namespace (the matrix says no)" << r;
+}
+
+std::string host_hostname() {
+  const std::string name = read_file("/proc/sys/kernel/hostname");
+  return name.substr(0, name.find('\n'));
+}
+
+// Mounts a tmpfs whose source is `probe` and prints "mounted" when the container sees it. The
+// mount point is `host_dir` (made on the host for the test) where the container sees the host's
+// files, else the rootfs's /tmp: never a directory the host itself uses.
+std::string mount_probe(const std::string& probe, const TempDir& host_dir) {
+  return "d=" + host_dir.path + "; [ -d $d ] || d=/tmp; mount -t tmpfs " + probe +
+         " $d && grep -q " + probe + " /proc/self/mountinfo && echo mounted";
+}
+
+bool mentions(const std::string& mountinfo, const std::string& probe) {
+  return mountinfo.find(probe) != std::string::npos;
+}
+
+}  // namespace
+
+TEST(Hostname, ChangeInsideLeavesHostAlone) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const std::string before = host_hostname();
+  if (step() == 1) {
+    // The "no": the container is in the host's UTS namespace, so `hostname x` inside would
+    // rename the host. Shown without doing it.
+    const Result r = shell(print_namespace("uts") + "; hostname");
+    ASSERT_EQ(r.status, 0) << r;
+    expect_namespace(r, "uts", false);
+    EXPECT_EQ(last_line(r.out), before) << r;
+    return;
+  }
+  const std::string name = unique_name("ws");
+  const Result r = shell(print_namespace("uts") + "; hostname " + name + "; hostname");
+  expect_namespace(r, "uts", true);
+  if (step() < 5) {  // step 5 drops CAP_SYS_ADMIN: the change may be refused there
+    EXPECT_EQ(r.status, 0) << r;
+    EXPECT_EQ(last_line(r.out), name) << "the hostname changed inside" << r;
+  }
+  EXPECT_EQ(host_hostname(), before) << "the host's hostname changed" << r;
+}
+
+TEST(Pid1, ShellIsPid1) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const Result r = shell(print_namespace("pid") + "; echo $$");
+  ASSERT_EQ(r.status, 0) << r;
+  expect_namespace(r, "pid", step() >= 2);
+  const std::string pid = last_line(r.out);
+  if (step() >= 2)
+    EXPECT_EQ(pid, "1") << "COMMAND is PID 1 from step 2 on" << r;
+  else
+    EXPECT_NE(pid, "1") << "step 1 runs COMMAND as an ordinary host process" << r;
+}
+
+TEST(Mounts, MountInsideDoesNotShowOnHost) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  if (step() == 1) {
+    // The "no": the container shares the host's mount table. Shown without mounting anything;
+    // SharedRootHost shows it with a mount, in a namespace of the test's own.
+    const Result r = shell(print_namespace("mnt"));
+    ASSERT_EQ(r.status, 0) << r;
+    expect_namespace(r, "mnt", false);
+    return;
+  }
+  const TempDir dir;
+  const std::string probe = unique_name();
+  const Result r = shell(print_namespace("mnt") + "; " + mount_probe(probe, dir));
+  expect_namespace(r, "mnt", true);
+  if (step() < 5) {  // step 5 drops CAP_SYS_ADMIN: mounting inside may be refused there
+    EXPECT_EQ(r.status, 0) << r;
+    EXPECT_TRUE(has_line(r.out, "mounted")) << "the container could mount " << probe << r;
+  }
+  EXPECT_FALSE(mentions(read_file("/proc/self/mountinfo"), probe))
+      << "the container's mount " << probe << " shows on the host" << r;
+}
+
+// The same on a host whose "/" has shared propagation, as systemd sets it: the runtime runs in a
+// mount namespace of the test's own whose "/" is rshared. A container that does not make its
+// mounts private leaks every mount into it, and pivot_root fails with EINVAL (step 3).
+TEST(Mounts, SharedRootHost) {
+  REQUIRE_ROOT();
+  const TempDir dir;
+  const std::string probe = unique_name();
+  const Result r = shell(mount_probe(probe, dir), {.shared_root = true});
+  if (step() < 5) {
+    EXPECT_EQ(r.status, 0) << r;
+    EXPECT_TRUE(has_line(r.out, "mounted")) << "the container could mount " << probe << r;
+  }
+  const auto leaked = added(mount_table(r.mounts_before), mount_table(r.mounts_after));
+  if (step() == 1) {
+    // The "no": the mount lands in the caller's mount table (here the test's own namespace).
+    EXPECT_TRUE(mentions(r.mounts_after, probe)) << "step 1 mounts into the caller's table" << r;
+    return;
+  }
+  EXPECT_TRUE(leaked.empty()) << "mounts made by the container reached the shared host: "
+                              << testing::PrintToString(leaked) << r;
+  EXPECT_FALSE(mentions(r.mounts_after, probe)) << r;
+}
