@@ -1,15 +1,14 @@
 // Step 4, cgroups: step 3 plus --memory, --pids and --cpus. The parent puts the
 // child into a cgroup of its own with those limits before COMMAND runs (the child
 // waits on a pipe until then), and removes the cgroup when COMMAND has exited.
-// Works on cgroup v2 (one tree) and on v1 (a hierarchy per controller).
+// cgroup.cpp does the cgroup itself, on cgroup v2 and v1.
+#include "cgroup.hpp"
+
 #include <CLI/CLI.hpp>
 
-#include <fcntl.h>
-#include <linux/magic.h>
 #include <linux/sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,13 +16,10 @@
 #include <cerrno>
 #include <charconv>
 #include <climits>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -46,9 +42,7 @@ constexpr const char* child_marker = "WORKSHOP_CHILD";
 struct Config {
   std::vector<std::string> command;
   std::string rootfs = WORKSHOP_ROOTFS;  // the workshop's built rootfs, set by CMake
-  long long memory = 0;                  // the cgroup's limits; 0: no limit
-  long long pids = 0;
-  double cpus = 0;
+  Limits limits;                         // for the container's cgroup (cgroup.hpp)
 };
 
 [[noreturn]] void fail(const std::string& message, int status = runtime_failed) {
@@ -75,183 +69,6 @@ pid_t clone_child(unsigned long flags) {
   clone_args args{.flags = flags, .exit_signal = SIGCHLD};
   return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof args));
 }
-
-//! [cgroup_files]
-// cgroup v2 mounts one tree here; v1 (or "hybrid") a tmpfs with a hierarchy per controller.
-constexpr const char* cgroup_root = "/sys/fs/cgroup";
-// v2 only: the parent of every container's cgroup, the workshop's own (see Cgroup).
-constexpr const char* workshop_cgroup = "/sys/fs/cgroup/workshop";
-// The controllers a container's cgroup uses; each names its files (memory.max, pids.max, ...).
-constexpr const char* controllers[] = {"memory", "pids", "cpu"};
-// CPU time is handed out per period, in µs: 100 ms, the kernel's default.
-constexpr long long cpu_period = 100000;
-
-bool cgroup_v2() {
-  struct statfs fs {};
-  return statfs(cgroup_root, &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
-}
-
-// Cgroup files are written with one write(); the kernel's refusal is its errno.
-bool write_file(const std::string& path, const std::string& value) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  const bool written = fd != -1 && write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
-  if (fd != -1) close(fd);  // close() leaves errno alone when it succeeds
-  return written;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-// v1: the caller's own cgroup in `controller`'s hierarchy. /proc/self/cgroup has a line per
-// hierarchy, "ID:CONTROLLERS:PATH": "4:memory:/user.slice/user-1000.slice", "3:cpu,cpuacct:/".
-std::string own_cgroup_v1(const std::string& controller) {
-  std::ifstream in("/proc/self/cgroup");
-  std::string hierarchy = std::string(cgroup_root) + "/" + controller;
-  for (std::string id, names, path; std::getline(in, id, ':') && std::getline(in, names, ':') && std::getline(in, path);)
-    if (("," + names + ",").find("," + controller + ",") != std::string::npos && path != "/") return hierarchy + path;
-  return hierarchy;
-}
-//! [cgroup_files]
-
-//! [remove_cgroup]
-// rmdir, the only way to remove a cgroup; it fails with EBUSY while processes are inside, and
-// for a moment after the last one has exited: retry briefly.
-bool remove_cgroup(const std::string& dir) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    if (rmdir(dir.c_str()) == 0 || errno == ENOENT) return true;
-    if (errno != EBUSY) return false;
-    usleep(1000);
-  }
-  return false;
-}
-
-// A runtime killed outright (SIGKILL) cannot remove its cgroup. The next run removes those
-// named PROGRAM-PID whose PID is gone (or is its own) once no process is left inside.
-void remove_stale_cgroups(const std::string& parent) {
-  const std::string prefix = std::string(program) + "-";
-  std::error_code ignored;
-  for (const auto& entry : std::filesystem::directory_iterator(parent, ignored)) {
-    const std::string name = entry.path().filename();
-    const pid_t pid = name.starts_with(prefix) ? std::atoi(name.c_str() + prefix.size()) : 0;
-    const bool runtime_gone = pid > 0 && (pid == getpid() || (kill(pid, 0) == -1 && errno == ESRCH));
-    if (runtime_gone && read_file(entry.path() / "cgroup.procs").empty()) remove_cgroup(entry.path());
-  }
-}
-//! [remove_cgroup]
-
-//! [cgroup]
-// The container's cgroup, named PROGRAM-PID after the runtime: one directory on v2; on v1,
-// where each controller has a hierarchy of its own, a directory in each of memory, pids, cpu.
-// The constructor makes it while the child waits, sets the limits and moves the child in;
-// the destructor removes it, however parent() returns.
-class Cgroup {
- public:
-  Cgroup(const Config& config, pid_t child) : child_(child) {
-    const std::string name = std::string(program) + "-" + std::to_string(getpid());
-    if (v2_) {
-      // "No internal processes": a cgroup other than the root may hand controllers down to
-      // its children (cgroup.subtree_control) only while it holds no process itself. The
-      // caller's own cgroup holds the caller, so the container's goes under a parent of the
-      // workshop's own, as docker's cgroupfs driver does, with the controllers enabled on
-      // the way down: in the root (exempt from the rule), then in that parent.
-      make(workshop_cgroup, name);
-      for (const std::string dir : {cgroup_root, workshop_cgroup})
-        for (const std::string controller : controllers)
-          check(write_file(dir + "/cgroup.subtree_control", "+" + controller), "enable " + controller + " in " + dir + "/cgroup.subtree_control");
-    } else {
-      // v1 has no such rule: nest under the caller's own cgroup in each hierarchy, as runc
-      // does, so that limits the caller is under still apply to the container.
-      for (const char* controller : controllers) make(own_cgroup_v1(controller), name);
-    }
-    set_limits(config);
-    for (const auto& dir : dirs_)
-      check(write_file(dir + "/cgroup.procs", std::to_string(child)), "move the child into " + dir);
-  }
-  ~Cgroup() { remove(); }
-  Cgroup(const Cgroup&) = delete;
-  Cgroup& operator=(const Cgroup&) = delete;
-
-  // Did the kernel's OOM killer kill a process here? v2 counts kills in memory.events, v1 in
-  // memory.oom_control (v1's memory.failcnt counts hits of the limit, and stays 0 at a kill).
-  bool oom_killed() const {
-    const std::string events = read_file(path(v2_ ? "memory.events" : "memory.oom_control"));
-    const auto at = events.find("\noom_kill ");
-    return at != std::string::npos && std::atoll(events.c_str() + at + 10) > 0;
-  }
-
- private:
-  // mkdir PARENT/NAME. On v2 the parent goes with its last container (remove()), maybe another
-  // run's just now: then mkdir fails with ENOENT, and the parent is made again.
-  void make(const std::string& parent, const std::string& name) {
-    remove_stale_cgroups(parent);
-    const std::string dir = parent + "/" + name;
-    for (int attempt = 1; mkdir(dir.c_str(), 0755) == -1; ++attempt) {
-      check(v2_ && errno == ENOENT && attempt < 10, "mkdir " + dir);
-      check(mkdir(parent.c_str(), 0755) == 0 || errno == EEXIST, "mkdir " + parent);
-    }
-    dirs_.push_back(dir);
-  }
-
-  // The limits asked for; 0 in Config is none. v2 and v1 name their files differently.
-  void set_limits(const Config& config) {
-    const std::string memory = std::to_string(config.memory), pids = std::to_string(config.pids);
-    const std::string quota = std::to_string(std::llround(config.cpus * cpu_period)), period = std::to_string(cpu_period);
-    if (v2_) {
-      if (config.memory) set("memory.max", memory);
-      // Swap is counted apart: without memory.swap.max 0 a host with swap lets the container
-      // swap out instead of being held to its limit (the file exists when swap is accounted).
-      if (config.memory && exists("memory.swap.max")) set("memory.swap.max", "0");
-      if (config.pids) set("pids.max", pids);
-      if (config.cpus) set("cpu.max", quota + " " + period);
-    } else {
-      if (config.memory) set("memory.limit_in_bytes", memory);
-      // memsw is memory + swap: the same value leaves no room for swap. It may never be below
-      // memory.limit_in_bytes, hence second; it exists when the kernel accounts swap.
-      if (config.memory && exists("memory.memsw.limit_in_bytes")) set("memory.memsw.limit_in_bytes", memory);
-      if (config.pids) set("pids.max", pids);
-      if (config.cpus) {
-        set("cpu.cfs_period_us", period);
-        set("cpu.cfs_quota_us", quota);
-      }
-    }
-  }
-
-  // A cgroup file; on v1 it is in the hierarchy its name starts with (pids.max: pids).
-  std::string path(const std::string& file) const {
-    size_t i = 0;
-    while (!v2_ && !file.starts_with(std::string(controllers[i]) + ".")) ++i;
-    return dirs_[i] + "/" + file;
-  }
-  bool exists(const std::string& file) const { return access(path(file).c_str(), F_OK) == 0; }
-  void set(const std::string& file, const std::string& value) {
-    check(write_file(path(file), value), "write " + value + " to " + path(file));
-  }
-
-  // The kernel refused: the child has run nothing yet, so kill it, remove what was made, and
-  // say what failed and why. (fail() exits at once: no destructor would clean up.)
-  void check(bool ok, const std::string& what) {
-    if (ok) return;
-    const std::string message = what + ": " + std::strerror(errno);
-    kill(child_, SIGKILL);
-    waitpid(child_, nullptr, 0);
-    remove();
-    fail(message);
-  }
-
-  void remove() {
-    for (const auto& dir : dirs_)
-      if (!remove_cgroup(dir)) std::fprintf(stderr, "%s: cannot remove cgroup %s: %s\n", program, dir.c_str(), std::strerror(errno));
-    if (v2_) rmdir(workshop_cgroup);  // when this was its last container; EBUSY otherwise
-    dirs_.clear();
-  }
-
-  const bool v2_ = cgroup_v2();
-  const pid_t child_;
-  std::vector<std::string> dirs_;  // made so far; on v1 in the order of `controllers`
-};
-//! [cgroup]
 //! [clone_child]
 
 //! [parent]
@@ -274,12 +91,13 @@ int parent(const Config& config, int argc, char** argv) {
     fail(std::string("exec /proc/self/exe: ") + std::strerror(errno));
   }
   close(go[0]);
-  const Cgroup cgroup(config, pid);  // removed when parent() returns
+  const Cgroup cgroup(program, config.limits, pid);  // removed when parent() returns
+  if (!cgroup.error().empty()) fail(cgroup.error());  // nothing is left of it, or of the child
   must(write(go[1], "1", 1), "start the child");
   close(go[1]);
   int status = 0;
   must(waitpid(pid, &status, 0), "waitpid");
-  if (cgroup.oom_killed()) std::fprintf(stderr, "%s: the container reached its memory limit and the kernel killed a process in it\n", program);
+  if (cgroup.oom_killed()) std::fprintf(stderr, "%s: the container reached its memory limit: the kernel killed a process in it\n", program);
   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);  // docker's 128+N
 }
 //! [parent]
@@ -331,7 +149,7 @@ std::string parse_memory(std::string& value) {
   static const std::map<std::string, int> shift{{"", 0}, {"k", 10}, {"K", 10}, {"m", 20}, {"M", 20}, {"g", 30}, {"G", 30}};
   long long bytes = 0;
   const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), bytes);
-  const auto unit = shift.find(end);  // the rest: the suffix
+  const auto unit = shift.find(end);  // what follows the number
   if (error != std::errc{} || bytes <= 0 || unit == shift.end() || bytes > LLONG_MAX >> unit->second)
     return "'" + value + "' is not a size: give bytes, or a number with a k, m or g suffix (--memory 64m)";
   value = std::to_string(bytes << unit->second);
@@ -362,9 +180,9 @@ std::string parse_cpus(std::string& value) {
 void add_options(CLI::App& command, Config& config) {
   command.add_option("command", config.command, "COMMAND [ARGS...], passed untouched")->required();
   command.add_option("--rootfs", config.rootfs, "Root filesystem for the container")->capture_default_str();
-  command.add_option("--memory", config.memory, "Memory limit, swap included: bytes, or with k, m, g (64m)")->type_name("SIZE")->transform(CLI::Validator(parse_memory, ""));
-  command.add_option("--pids", config.pids, "Most processes (and threads) at once")->type_name("N")->transform(CLI::Validator(parse_pids, ""));
-  command.add_option("--cpus", config.cpus, "Share of one CPU's time (0.5: half; 2: two CPUs)")->type_name("X")->transform(CLI::Validator(parse_cpus, ""));
+  command.add_option("--memory", config.limits.memory, "Memory limit, swap included: bytes, or with k, m, g (64m)")->type_name("SIZE")->transform(CLI::Validator(parse_memory, ""));
+  command.add_option("--pids", config.limits.pids, "Most processes (and threads) at once")->type_name("N")->transform(CLI::Validator(parse_pids, ""));
+  command.add_option("--cpus", config.limits.cpus, "Share of one CPU's time (0.5: half; 2: two CPUs)")->type_name("X")->transform(CLI::Validator(parse_cpus, ""));
   command.positionals_at_end();  // options stop at COMMAND: `run ls -la` keeps -la for ls
 }
 

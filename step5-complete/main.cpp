@@ -300,7 +300,7 @@ void mount_proc_and_sys() {
 //! [protect_kernel_files]
 // docker's read-only paths: a bind mount of each onto itself, then a remount, because a bind
 // mount ignores MS_RDONLY when it is made. docker's masked paths: /dev/null over a file, an
-// empty read-only tmpfs over a directory. ENOENT: not on this kernel, nothing to protect.
+// empty read-only tmpfs over a directory. Paths this kernel lacks are skipped.
 void protect_kernel_files() {
   for (const char* path : read_only_paths) {
     if (mount(path, path, nullptr, MS_BIND, nullptr) == -1 && errno == ENOENT) continue;
@@ -308,9 +308,12 @@ void protect_kernel_files() {
          std::string("make read-only ") + path);
   }
   for (const char* path : masked_paths) {
-    int masked = mount("/dev/null", path, nullptr, MS_BIND, nullptr);
-    if (masked == -1 && errno == ENOTDIR) masked = mount("tmpfs", path, "tmpfs", MS_RDONLY, nullptr);
-    if (masked == -1 && errno != ENOENT) must(-1, std::string("mask ") + path);
+    struct stat st {};
+    if (stat(path, &st) == -1) continue;
+    if (S_ISDIR(st.st_mode))
+      must(mount("tmpfs", path, "tmpfs", MS_RDONLY, nullptr), std::string("mask ") + path);
+    else
+      must(mount("/dev/null", path, nullptr, MS_BIND, nullptr), std::string("mask ") + path);
   }
 }
 //! [protect_kernel_files]

@@ -166,7 +166,7 @@ class HostGuard : public testing::Environment {
       if (before_.processes.count(pid)) continue;
       ADD_FAILURE() << "host guard: process left: " << pid << " " << cmdline << " (killed now)";
       kill(pid, SIGKILL);
-      waitpid(pid, nullptr, WNOHANG);
+      waitpid(pid, nullptr, 0);  // reaps it when it is the test's own child (ECHILD otherwise)
     }
   }
 

@@ -311,93 +311,121 @@ void declared_names(const std::string& statement, const std::string& scope,
   }
 }
 
-// The namespace-level names of one source file of step `step`, found with a small lexer that
-// skips comments, strings, character literals and preprocessor lines.
-void scan_symbols(const std::string& text, int step, const std::string& file,
-                  std::vector<Symbol>& out) {
-  struct Scope {
-    bool is_namespace;
-    std::string name;  // as Doxygen names it
-  };
-  std::vector<Scope> stack;
+// Walks C++ text, skipping comments, string and character literals and preprocessor lines, and
+// calls on(c, line, statement) for every '{', '}' and ';': `line` is the 0-based line of c,
+// `statement` the code since the previous one of them.
+template <class On>
+void walk_code(const std::string& text, On on) {
   std::string statement;
-  const auto at_namespace_level = [&] {
-    return std::all_of(stack.begin(), stack.end(), [](const Scope& s) { return s.is_namespace; });
-  };
-  const auto scope_name = [&] {
-    std::string name = "step" + std::to_string(step);
-    for (const Scope& s : stack) name += "::" + s.name;
-    return name;
-  };
+  std::size_t line = 0;
   bool line_start = true;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    if (line_start && c == '#') {  // a preprocessor line, with its continuations
-      while (i < text.size() && !(text[i] == '\n' && text[i - 1] != '\\')) ++i;
+    if (c == '\n') {
+      ++line;
+      line_start = true;
+      statement += ' ';
       continue;
     }
-    if (c == '\n') {
-      line_start = true;
-      if (at_namespace_level()) statement += ' ';
+    if (line_start && c == '#') {  // a preprocessor line, with its continuations
+      while (i + 1 < text.size() && !(text[i + 1] == '\n' && text[i] != '\\')) {
+        if (text[i] == '\n') ++line;
+        ++i;
+      }
       continue;
     }
     if (!std::isspace(static_cast<unsigned char>(c))) line_start = false;
     if (text.compare(i, 2, "//") == 0) {
-      while (i < text.size() && text[i] != '\n') ++i;
-      --i;
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
       continue;
     }
     if (text.compare(i, 2, "/*") == 0) {
       const std::size_t end = text.find("*/", i + 2);
-      i = end == std::string::npos ? text.size() : end + 1;
+      const std::size_t stop = end == std::string::npos ? text.size() : end + 2;
+      line += static_cast<std::size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(i),
+                                                  text.begin() + static_cast<std::ptrdiff_t>(stop), '\n'));
+      i = stop - 1;
       continue;
     }
-    if (c == '"' || c == '\'') {  // a literal: skipped, escapes included
+    if (c == '"' || c == '\'') {  // a literal, escapes included
       std::size_t j = i + 1;
-      while (j < text.size() && text[j] != c) j += text[j] == '\\' ? 2 : 1;
-      if (at_namespace_level()) statement += c == '"' ? "\"\"" : "''";
-      i = j;
+      while (j < text.size() && text[j] != c && text[j] != '\n') j += text[j] == '\\' ? 2 : 1;
+      statement += c == '"' ? "\"\"" : "''";
+      i = std::min(j, text.size() - 1);
       continue;
     }
-    if (c == '{') {
-      if (at_namespace_level()) {
-        static const std::regex ns{R"(^\s*(?:inline\s+)?namespace\s*([A-Za-z_][\w:]*)?\s*$)"};
-        static const std::regex extern_c{R"(^\s*extern\s*""\s*$)"};
-        std::smatch m;
-        if (std::regex_match(statement, m, ns)) {
-          stack.push_back({true, m[1].matched ? m[1].str() : "anonymous_namespace{" + file + "}"});
-        } else if (std::regex_match(statement, extern_c)) {
-          stack.push_back({true, ""});
-          stack.back().name.clear();
-        } else {
-          declared_names(statement, scope_name(), out);
-          stack.push_back({false, ""});
-        }
-        statement.clear();
-      } else {
-        stack.push_back({false, ""});
-      }
-      continue;
-    }
-    if (c == '}') {
-      if (!stack.empty()) stack.pop_back();
-      if (at_namespace_level()) statement.clear();
-      continue;
-    }
-    if (!at_namespace_level()) continue;
-    if (c == ';') {
-      declared_names(statement, scope_name(), out);
+    if (c == '{' || c == '}' || c == ';') {
+      on(c, line, statement);
       statement.clear();
       continue;
     }
     statement += c;
   }
-  // extern "C" blocks add no scope of their own.
-  for (Symbol& s : out) {
-    std::string::size_type pos;
-    while ((pos = s.scope.find("::::")) != std::string::npos) s.scope.erase(pos, 2);
-    if (s.scope.ends_with("::")) s.scope.resize(s.scope.size() - 2);
-  }
+}
+
+bool opens_anonymous_namespace(const std::string& statement) {
+  static const std::regex anonymous{R"(^\s*namespace\s*$)"};
+  return std::regex_match(statement, anonymous);
+}
+
+// The namespace-level names of one source file of step `step`. A top-level anonymous namespace
+// is the step's namespace on the site (see filter_source), other namespaces nest in it.
+void scan_symbols(const std::string& text, int step, const std::string& file,
+                  std::vector<Symbol>& out) {
+  struct Scope {
+    bool is_namespace;
+    std::string name;  // as Doxygen names it; empty: adds nothing to the scope
+  };
+  std::vector<Scope> stack;
+  const auto at_namespace_level = [&] {
+    return std::all_of(stack.begin(), stack.end(), [](const Scope& s) { return s.is_namespace; });
+  };
+  const auto scope_name = [&] {
+    std::string name = "step" + std::to_string(step);
+    for (const Scope& s : stack)
+      if (!s.name.empty()) name += "::" + s.name;
+    return name;
+  };
+  walk_code(text, [&](char c, std::size_t, const std::string& statement) {
+    static const std::regex named{R"(^\s*(?:inline\s+)?namespace\s+([A-Za-z_][\w:]*)\s*$)"};
+    static const std::regex extern_c{R"(^\s*extern\s*""\s*$)"};
+    std::smatch m;
+    const bool level = at_namespace_level();
+    if (c == '{') {
+      if (!level) {
+        stack.push_back({false, ""});
+      } else if (opens_anonymous_namespace(statement)) {
+        stack.push_back({true, stack.empty() ? "" : "anonymous_namespace{" + file + "}"});
+      } else if (std::regex_match(statement, m, named)) {
+        stack.push_back({true, m[1]});
+      } else if (std::regex_match(statement, extern_c)) {
+        stack.push_back({true, ""});
+      } else {
+        declared_names(statement, scope_name(), out);
+        stack.push_back({false, ""});
+      }
+    } else if (c == '}') {
+      if (!stack.empty()) stack.pop_back();
+    } else if (level) {
+      declared_names(statement, scope_name(), out);
+    }
+  });
+}
+
+// The lines (0-based) that open and close each top-level anonymous namespace of a file.
+std::vector<std::pair<std::size_t, std::size_t>> anonymous_namespaces(const std::string& text) {
+  std::vector<std::pair<std::size_t, std::size_t>> found;
+  std::vector<std::optional<std::size_t>> stack;  // the opening line of a top-level anonymous one
+  walk_code(text, [&](char c, std::size_t line, const std::string& statement) {
+    if (c == '{') {
+      if (stack.empty() && opens_anonymous_namespace(statement)) stack.push_back(line);
+      else stack.push_back(std::nullopt);
+    } else if (c == '}' && !stack.empty()) {
+      if (stack.back()) found.emplace_back(*stack.back(), line);
+      stack.pop_back();
+    }
+  });
+  return found;
 }
 
 // Every step's namespace-level names, read once.
@@ -763,59 +791,105 @@ std::string promote(const std::string& comment, const std::string& suffix = "") 
   return "///" + doxygen_text(comment.substr(2)) + suffix;
 }
 
-void filter_source(const fs::path& rel, const std::vector<std::string>& input) {
+// Where a file without a top-level anonymous namespace opens the namespace of its step: the
+// first empty line after the last #include.
+std::optional<std::size_t> namespace_line(const std::vector<std::string>& lines) {
+  std::size_t last_include = 0;
+  bool in_block_comment = false;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const std::string& l = lines[i];
+    if (!in_block_comment && l.starts_with("#include")) last_include = i;
+    if (l.find("/*") != std::string::npos) in_block_comment = true;
+    if (l.find("*/") != std::string::npos) in_block_comment = false;
+  }
+  for (std::size_t i = last_include; i < lines.size(); ++i)
+    if (lines[i].empty()) return i;
+  return std::nullopt;
+}
+
+// A line that holds nothing but `namespace {` or nothing but its closing `}` (comments allowed).
+bool only_brace_line(const std::string& line, bool opening) {
+  static const std::regex open{R"(^\s*namespace\s*\{\s*(//.*)?$)"};
+  static const std::regex close{R"(^\s*\}\s*(//.*)?$)"};
+  return std::regex_match(line, opening ? open : close);
+}
+
+// A step's source as Doxygen should read it.
+//
+// Every step has a main.cpp whose functions sit in an anonymous namespace; Doxygen would merge
+// them all into one namespace `anonymous_namespace{main.cpp}` and link a call in step 1's code
+// to step 3's function of that name. So the step's code goes into a namespace named for the step:
+// the line `namespace {` opens `namespace stepN {`, its closing line is dropped, and the
+// namespace closes at the end of the file (main() is then in it too). A file without such a
+// namespace is wrapped from the first empty line after its #includes.
+//
+// `view`: for the source browser, which shows the file as it is but for those lines, each
+// saying so. Without `view` (the documentation): also snippet markers blanked and comments
+// above declarations made documentation.
+void filter_source(const fs::path& rel, const std::vector<std::string>& input, bool view) {
   std::vector<std::string> lines = input;
   const int step = rel.has_parent_path() ? step_number(rel.begin()->string()) : 0;
 
-  // Comments directly above a top-level declaration (snippet markers between do not count).
-  for (std::size_t i = 0; i < lines.size();) {
-    if (!is_plain_comment(lines[i]) || is_marker(lines[i])) {
-      ++i;
-      continue;
-    }
-    std::size_t end = i;
-    while (end < lines.size() && (is_plain_comment(lines[end]) || is_marker(lines[end]))) ++end;
-    const bool opens_file =
-        i == 0 && (end == lines.size() || lines[end].empty() || lines[end].starts_with("#"));
-    if (opens_file || (end < lines.size() && starts_declaration(lines[end]))) {
-      bool first = true;
-      for (std::size_t k = i; k < end; ++k) {
-        if (is_marker(lines[k])) continue;
-        lines[k] = promote(lines[k], opens_file && first ? " \\file" : "");
-        first = false;
+  if (!view) {
+    // Comments directly above a top-level declaration (snippet markers between do not count).
+    for (std::size_t i = 0; i < lines.size();) {
+      if (!is_plain_comment(lines[i]) || is_marker(lines[i])) {
+        ++i;
+        continue;
       }
+      std::size_t end = i;
+      while (end < lines.size() && (is_plain_comment(lines[end]) || is_marker(lines[end]))) ++end;
+      const bool opens_file =
+          i == 0 && (end == lines.size() || lines[end].empty() || lines[end].starts_with("#"));
+      if (opens_file || (end < lines.size() && starts_declaration(lines[end]))) {
+        bool first = true;
+        for (std::size_t k = i; k < end; ++k) {
+          if (is_marker(lines[k])) continue;
+          lines[k] = promote(lines[k], opens_file && first ? " \\file" : "");
+          first = false;
+        }
+      }
+      i = end;
     }
-    i = end;
+    for (std::string& line : lines)
+      if (is_marker(line)) line.clear();
   }
-  for (std::string& line : lines)
-    if (is_marker(line)) line.clear();
 
-  // The namespace of the step: opened on the first empty line after the last #include.
   if (step != 0) {
-    std::size_t last_include = 0;
-    bool in_block_comment = false;
-    for (std::size_t i = 0; i < lines.size(); ++i) {
-      const std::string& l = lines[i];
-      if (!in_block_comment && l.starts_with("#include")) last_include = i;
-      if (l.find("/*") != std::string::npos) in_block_comment = true;
-      if (l.find("*/") != std::string::npos) in_block_comment = false;
-    }
-    for (std::size_t i = last_include; i < lines.size(); ++i) {
-      if (!lines[i].empty()) continue;
+    std::string text;
+    for (const std::string& line : input) text += line + '\n';
+    auto anonymous = anonymous_namespaces(text);
+    const bool usable = !anonymous.empty() &&
+        std::all_of(anonymous.begin(), anonymous.end(), [&](const auto& p) {
+          return p.first < input.size() && p.second < input.size() && p.first != p.second &&
+                 only_brace_line(input[p.first], true) && only_brace_line(input[p.second], false);
+        });
+    std::optional<std::size_t> opening = usable ? std::optional(anonymous.front().first)
+                                                : namespace_line(input);
+    if (opening) {
       const std::string ns = "step" + std::to_string(step);
-      lines[i] = rel.filename() == "main.cpp"
-                     ? "/** \\brief Step " + std::to_string(step) + " (" + rel.begin()->string() +
-                           "). This namespace exists on the site only: it keeps the steps' "
-                           "functions apart. */ namespace " + ns + " {"
-                     : "namespace " + ns + " {";
-      lines.push_back("}  // namespace " + ns);
-      break;
+      if (usable) {
+        for (const auto& [open, close] : anonymous) {
+          lines[open] = view ? "// namespace {  (on this site: part of namespace " + ns + ")" : "";
+          lines[close] = view ? "// }  (on this site, namespace " + ns + " ends with the file)" : "";
+        }
+      }
+      if (view)
+        lines[*opening] = "namespace " + ns + " {  // on this site only: keeps the five steps apart";
+      else if (rel.filename() == "main.cpp")
+        lines[*opening] = "/** \\brief Step " + std::to_string(step) + " (" + rel.begin()->string() +
+                          "). In the source, an anonymous namespace; on this site, a namespace "
+                          "named for the step, which keeps the steps' functions apart. */ "
+                          "namespace " + ns + " {";
+      else
+        lines[*opening] = "namespace " + ns + " {";
+      lines.push_back("}  // namespace " + ns + (view ? " (on this site only)" : ""));
     }
   }
   for (const std::string& line : lines) std::cout << line << '\n';
 }
 
-int filter(const Site& site, const fs::path& file) {
+int filter(const Site& site, const fs::path& file, bool view) {
   const std::vector<std::string> lines = split_lines(read_file(file));
   // Where the file sits in the repository. A chapter stub generated in the build tree
   // (.../stepN-name/README.md) stands for stepN-name/README.md.
@@ -837,7 +911,7 @@ int filter(const Site& site, const fs::path& file) {
     }
     filter_markdown(site, page, lines);
   } else {
-    filter_source(rel, lines);
+    filter_source(rel, lines, view);
   }
   return 0;
 }
@@ -947,7 +1021,7 @@ int diff(const fs::path& root, const std::string& from, const std::string& to, c
 int usage(const std::string& message) {
   std::fprintf(stderr,
                "%s: %s\n"
-               "usage: %s filter --root DIR --steps STEP,... [--diagrams DIR] [--] FILE\n"
+               "usage: %s filter --root DIR --steps STEP,... [--diagrams DIR] [--mode docs|view] [--] FILE\n"
                "       %s diff --root DIR --from STEP --to STEP --out FILE.html\n"
                "       %s symbols --root DIR --steps STEP,...\n",
                program, message.c_str(), program, program, program);
@@ -982,7 +1056,9 @@ int main(int argc, char** argv) {
     Site site{root, options.contains("diagrams") ? fs::path(options["diagrams"]) : root / "docs/diagrams", {}};
     for (const std::string& dir : split(options["steps"], ','))
       if (int n = step_number(dir); n != 0) site.steps[n] = dir;
-    return filter(site, files[0]);
+    const std::string mode = options.contains("mode") ? options["mode"] : "docs";
+    if (mode != "docs" && mode != "view") return usage("--mode is docs or view");
+    return filter(site, files[0], mode == "view");
   }
   if (command == "symbols") {  // what chapters can link to: one line per name
     Site site{root, root / "docs/diagrams", {}};

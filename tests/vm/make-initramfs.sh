@@ -31,8 +31,8 @@ mkdir -p "$stage"/{bin,etc,proc,sys,tmp,root,newroot,lib/modules}
 cp "$init" "$stage/init"
 cp "$conf" "$stage/etc/vm-tests.conf"
 cp "$busybox" "$stage/bin/busybox"
+mkdir -p "$stage"/{sbin,usr/bin,usr/sbin}
 for applet in $("$busybox" --list-full); do   # bin/sh, sbin/poweroff, usr/bin/awk, ...
-  mkdir -p "$stage/$(dirname "$applet")"
   [[ -e $stage/$applet ]] || ln -s /bin/busybox "$stage/$applet"
 done
 for bin in "$@"; do  # without debug info: half the size, a faster boot
