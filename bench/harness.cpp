@@ -218,11 +218,11 @@ int main(int argc, char** argv) {
   if (out) std::fclose(out);
 
   // A row that failed is run once more with its output shown, so the reason is on the screen.
+  std::fflush(stdout);  // the table first, also when stdout is a file
   for (const Row& row : rows) {
     if (row.failed == 0) continue;
     std::fprintf(stderr, "\n%s: %d of %d processes failed; once more, with its output:\n", row.name.c_str(), row.failed,
                  row.started);
-    std::fflush(stdout);
     run_once(row, true);
   }
   return failures == 0 ? 0 : 1;

@@ -1,17 +1,19 @@
-// Step 5, the complete container: step 3 plus the world a real runtime sets up before
+// Step 5, the complete container: step 4 plus the world a real runtime sets up before
 // COMMAND runs. The child writes into a throwaway overlay on the rootfs, gets a fresh /proc
 // with the kernel's knobs read-only, a read-only /sys, a /dev with six harmless devices, a
 // /tmp, volumes, its own hostname, network, IPC and cgroup namespaces, a user, an environment
 // and a workdir, and only docker's capabilities. The old root is gone. The parent forwards
-// SIGINT, SIGTERM and SIGHUP, and the container dies with it.
+// SIGINT, SIGTERM and SIGHUP, and the container dies with it. cgroup.cpp is step 4's.
+#include "cgroup.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
-#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -28,12 +30,14 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -82,6 +86,7 @@ constexpr const char* masked_paths[] = {"/proc/asound",      "/proc/acpi",     "
 struct Config {
   std::vector<std::string> command;
   std::string rootfs = WORKSHOP_ROOTFS;  // the workshop's built rootfs, set by CMake
+  Limits limits;                         // for the container's cgroup (cgroup.hpp)
   std::string hostname = "container";
   std::vector<std::string> env;      // -e KEY=VALUE, in order
   std::string workdir = "/";
@@ -119,11 +124,13 @@ std::vector<char*> as_argv(const std::vector<std::string>& args) {
   return argv;
 }
 
+//! [clone_child]
 // fork(), but with clone flags: the place where step 2 asks for new namespaces.
 pid_t clone_child(unsigned long flags) {
   clone_args args{.flags = flags, .exit_signal = SIGCHLD};
   return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof args));
 }
+//! [clone_child]
 
 // "UID[:GID]", numbers only (the rootfs's /etc/passwd is not read). Without GID, 0, as docker
 // does for a uid that has no passwd entry.
@@ -193,7 +200,9 @@ int parent(const Config& config, int argc, char** argv) {
     fail("rootfs '" + config.rootfs + "' is not a directory (build it with 'cmake --build build --target rootfs' or pass --rootfs DIR)");
   std::vector<std::string> args{program, "child"};
   args.insert(args.end(), argv + 2, argv + argc);  // everything after `run`
-  must(setenv(child_marker, "1", 1), "setenv");
+  int go[2];  // the child waits on go[0] until it is in its cgroup (wait_for_cgroup)
+  must(pipe(go), "pipe");
+  must(setenv(child_marker, std::to_string(go[0]).c_str(), 1), "setenv");  // the marker says where
 
   // Block the signals wait_for() takes before clone, so that none is lost in between (the
   // child unblocks them), and SIGTTOU, which would stop us for handing the terminal over.
@@ -211,17 +220,23 @@ int parent(const Config& config, int argc, char** argv) {
   if (pid == -1 && errno == EPERM) fail("creating namespaces needs root: run with sudo");
   must(pid, "clone");
   if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);  // the container dies with the runtime, even by SIGKILL
+    close(go[1]);  // the parent holds the only write end: its exit is the child's end of file
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // and its death, even by SIGKILL, is the child's
     if (foreground) setpgid(0, 0);
     execv("/proc/self/exe", as_argv(args).data());
     fail(std::string("exec /proc/self/exe: ") + std::strerror(errno));
   }
+  close(go[0]);
+  const Cgroup cgroup(program, config.limits, pid);  // removed when parent() returns
+  if (!cgroup.error().empty()) fail(cgroup.error());  // nothing is left of it, or of the child
   if (foreground) {
     setpgid(pid, pid);  // also here: whichever of the two runs first makes the group
     tcsetpgrp(STDIN_FILENO, pid);
   }
+  must(write(go[1], "1", 1), "start the child");  // go[1] stays open: see switch_user()
   const int status = wait_for(pid, signals);
   if (foreground) tcsetpgrp(STDIN_FILENO, getpgrp());  // take the terminal back
+  if (cgroup.oom_killed()) std::fprintf(stderr, "%s: the container reached its memory limit: the kernel killed a process in it\n", program);
   return status;
 }
 //! [parent]
@@ -368,6 +383,18 @@ void setup_rootfs(const Config& config) {
 }
 //! [setup_rootfs]
 
+//! [wait_for_cgroup]
+// The child's first step: wait until the parent has put it into its cgroup (one byte on the
+// pipe), so that not one instruction of COMMAND runs outside the limits. End of file instead
+// means the parent failed (and said why) or died: run nothing. The pipe stays open until
+// COMMAND starts: switch_user() looks at it again.
+void wait_for_cgroup(int fd) {
+  char go = 0;
+  if (read(fd, &go, 1) != 1) std::exit(runtime_failed);
+  must(fcntl(fd, F_SETFD, FD_CLOEXEC), "fcntl");
+}
+//! [wait_for_cgroup]
+
 //! [bring_up_loopback]
 // A new network namespace has one interface, lo, and it is down. Up, it also gets 127.0.0.1.
 void bring_up_loopback() {
@@ -418,12 +445,15 @@ void drop_capabilities() {
 //! [switch_user]
 // To another user, without root's supplementary groups. From uid 0 to any other, the kernel
 // empties the permitted and effective capabilities by itself. It also clears the
-// parent-death signal: ask for it again.
-void switch_user(const User& user) {
+// parent-death signal: ask for it again, then make sure the parent did not die in between
+// (no signal would come then): its end of the pipe `go` is closed only by its exit.
+void switch_user(const User& user, int go) {
   must(setgroups(0, nullptr), "setgroups");
   must(setresgid(user.gid, user.gid, user.gid), "setresgid " + std::to_string(user.gid));
   must(setresuid(user.uid, user.uid, user.uid), "setresuid " + std::to_string(user.uid));
   must(prctl(PR_SET_PDEATHSIG, SIGKILL), "prctl(PR_SET_PDEATHSIG)");
+  pollfd parent{.fd = go, .events = POLLIN};
+  if (poll(&parent, 1, 0) != 0) std::exit(runtime_failed);  // end of file: the parent is gone
 }
 //! [switch_user]
 
@@ -444,11 +474,13 @@ std::vector<std::string> container_environment(const Config& config, const User&
 //! [container_environment]
 
 //! [child]
-// `child`: runs in the new process; the next steps set up the container here.
+// `child`: runs in the new process, sets up the container, and becomes COMMAND.
 [[noreturn]] void child(const Config& config) {
   if (std::getenv(child_marker) == nullptr) fail("'child' is internal: use 'run COMMAND'");
+  const int go = std::atoi(std::getenv(child_marker));
+  wait_for_cgroup(go);
   must(unsetenv(child_marker), "unsetenv");
-  // The cgroup namespace's root is the cgroup we are in when we create it.
+  // The cgroup namespace's root is the cgroup we are in when we make it: now, in our own.
   must(unshare(CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)");
   // The new mount namespace starts as a copy of the host's, sharing its propagation:
   // on a systemd host ("/" shared) a mount made here would appear on the host too.
@@ -464,7 +496,7 @@ std::vector<std::string> container_environment(const Config& config, const User&
 
   const User user = *parse_user(config.user);
   drop_capabilities();
-  switch_user(user);
+  switch_user(user, go);
   must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)");  // setuid bits and file capabilities stop working
   const std::vector<std::string> env = container_environment(config, user);
   std::vector<char*> envp = as_argv(env);
@@ -478,6 +510,40 @@ std::vector<std::string> container_environment(const Config& config, const User&
   fail("cannot execute '" + config.command[0] + "': " + std::strerror(errno), cannot_execute);
 }
 //! [child]
+
+//! [parse_limits]
+// CLI11 transforms for the limits: each returns what is wrong with the value (CLI11 makes it
+// an error, exit 125), or "" after rewriting the value as a plain number (64m: 67108864).
+std::string parse_memory(std::string& value) {
+  static const std::map<std::string, int> shift{{"", 0}, {"k", 10}, {"K", 10}, {"m", 20}, {"M", 20}, {"g", 30}, {"G", 30}};
+  long long bytes = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), bytes);
+  const auto unit = shift.find(end);  // what follows the number
+  if (error != std::errc{} || bytes <= 0 || unit == shift.end() || bytes > LLONG_MAX >> unit->second)
+    return "'" + value + "' is not a size: give bytes, or a number with a k, m or g suffix (--memory 64m)";
+  value = std::to_string(bytes << unit->second);
+  return "";
+}
+
+std::string parse_pids(std::string& value) {
+  long long pids = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), pids);
+  if (error != std::errc{} || end != value.data() + value.size() || pids < 1)
+    return "'" + value + "' is not a number of processes: give a whole number, at least 1 (--pids 64)";
+  value = std::to_string(pids);  // CLI11 would read 010 as octal
+  return "";
+}
+
+std::string parse_cpus(std::string& value) {
+  double cpus = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), cpus);
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  // The kernel refuses a quota under 1 ms per 100 ms period (EINVAL): 0.01 CPU is the least.
+  if (error != std::errc{} || end != value.data() + value.size() || !(cpus >= 0.01 && cpus <= online))
+    return "'" + value + "' is not a share of CPU time here: give 0.01 to " + std::to_string(online) + " (--cpus 0.5 is half a CPU)";
+  return "";
+}
+//! [parse_limits]
 
 //! [checks]
 // Each option's value is checked while parsing, before anything exists: a bad one is one
@@ -518,6 +584,9 @@ std::string check_net(const std::string& net) {
 void add_options(CLI::App& command, Config& config) {
   command.add_option("command", config.command, "COMMAND [ARGS...], passed untouched")->required();
   command.add_option("--rootfs", config.rootfs, "Root filesystem for the container")->capture_default_str();
+  command.add_option("--memory", config.limits.memory, "Memory limit, swap included: bytes, or with k, m, g (64m)")->type_name("SIZE")->transform(CLI::Validator(parse_memory, ""));
+  command.add_option("--pids", config.limits.pids, "Most processes (and threads) at once")->type_name("N")->transform(CLI::Validator(parse_pids, ""));
+  command.add_option("--cpus", config.limits.cpus, "Share of one CPU's time (0.5: half; 2: two CPUs)")->type_name("X")->transform(CLI::Validator(parse_cpus, ""));
   command.add_option("--hostname", config.hostname, "Hostname inside the container")->capture_default_str()->check(check_hostname);
   // allow_extra_args(false): CLI11's vector options are greedy (`-e A=b sh` would eat sh).
   command.add_option("-e,--env", config.env, "Set KEY=VALUE in the container's environment")->allow_extra_args(false)->check(check_env);

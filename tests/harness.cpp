@@ -507,6 +507,11 @@ void Running::finish() {
 
 // For a Running destroyed without wait(): the test is over or failing, just clean up.
 void Running::kill_everything() {
+  if (pid <= 0 && holder_ > 0) {  // start() failed between the holder and the fork
+    kill(holder_, SIGKILL);
+    waitpid(holder_, nullptr, 0);
+    owned().erase(std::exchange(holder_, -1));
+  }
   if (pid <= 0 || done_) return;
   killpg(pid, SIGKILL);
   waitpid(pid, nullptr, 0);

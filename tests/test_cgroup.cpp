@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -71,7 +72,7 @@ std::string cgroup_file(const std::map<std::string, std::string>& dirs, const st
 
 // Every directory right below the places a runtime may put a container's cgroup: the test's
 // own cgroup in each hierarchy (where v1 runtimes nest, as runc does), the root of each, and on
-// v2 /sys/fs/cgroup/workshop. Compared before and after a run, it shows a cgroup left behind.
+// v2 /sys/fs/cgroup/workshop. See new_cgroups().
 std::set<std::string> candidate_cgroups() {
   std::set<std::string> parents{"/sys/fs/cgroup/workshop"};
   for (const auto& [controller, dir] : cgroup_dirs("self")) {
@@ -85,6 +86,15 @@ std::set<std::string> candidate_cgroups() {
       if (entry.is_directory(ec)) found.insert(entry.path().string());
   }
   return found;
+}
+
+// The cgroups made since `before` was taken, and still there. (A run may also remove some:
+// those a killed runtime left behind.)
+std::vector<std::string> new_cgroups(const std::set<std::string>& before) {
+  std::vector<std::string> made;
+  for (const auto& dir : candidate_cgroups())
+    if (!before.count(dir)) made.push_back(dir);
+  return made;
 }
 
 // A container running `sleep 1000` and its cgroup directories, read from the host.
@@ -189,6 +199,7 @@ TEST(Cgroup, ForkLoopStopsAtPids) {
   const Result r = shell(fork_loop(30), {}, {"--pids", "8"});
   EXPECT_EQ(r.status, 0) << r;
   const int processes = std::atoi(last_line(r.out).c_str());
+  std::printf("[ measured ] --pids 8: %d processes left when the fork loop gave up\n", processes);
   EXPECT_LE(processes, 8) << "never more than --pids" << r;
   EXPECT_GE(processes, 6) << "the loop went on until the limit stopped it" << r;
   EXPECT_NE(r.err.find("fork"), std::string::npos) << "a fork failed" << r;
@@ -222,16 +233,18 @@ TEST(Step4Cgroups, LimitsAreInItsCgroupWhileItRuns) {
     const auto& d = c.dirs;
     if (v2) {
       EXPECT_EQ(cgroup_file(d, "memory.max"), want.memory.empty() ? "max" : want.memory);
-      if (!want.memory.empty() && exists(d.at("memory") + "/memory.swap.max"))
+      if (!want.memory.empty() && exists(d.at("memory") + "/memory.swap.max")) {
         EXPECT_EQ(cgroup_file(d, "memory.swap.max"), "0") << "no swap beyond the limit";
+      }
       EXPECT_EQ(cgroup_file(d, "pids.max"), want.pids.empty() ? "max" : want.pids);
       EXPECT_EQ(cgroup_file(d, "cpu.max"), (want.cpu.empty() ? "max" : want.cpu) + " 100000");
     } else {
       const std::string unlimited = "9223372036854771712";  // the largest, in whole pages
       EXPECT_EQ(cgroup_file(d, "memory.limit_in_bytes"), want.memory.empty() ? unlimited : want.memory);
-      if (exists(d.at("memory") + "/memory.memsw.limit_in_bytes"))
+      if (exists(d.at("memory") + "/memory.memsw.limit_in_bytes")) {
         EXPECT_EQ(cgroup_file(d, "memory.memsw.limit_in_bytes"), want.memory.empty() ? unlimited : want.memory)
             << "memory + swap: no swap beyond the limit";
+      }
       EXPECT_EQ(cgroup_file(d, "pids.max"), want.pids.empty() ? "max" : want.pids);
       EXPECT_EQ(cgroup_file(d, "cpu.cfs_quota_us"), want.cpu.empty() ? "-1" : want.cpu);
       EXPECT_EQ(cgroup_file(d, "cpu.cfs_period_us"), "100000");
@@ -296,6 +309,8 @@ TEST(Step4Cgroups, CpusHoldsABusyLoopToItsShare) {
   const Result r = c.wait();
   EXPECT_EQ(r.status, 137) << r;
   const double share = cpu / wall;
+  std::printf("[ measured ] --cpus 0.2: %.2f s of CPU in %.2f s of wall time = %.2f CPU; throttled in %lld of %lld periods\n",
+              cpu, wall, share, throttling["nr_throttled"], throttling["nr_periods"]);
   EXPECT_GE(share, 0.10) << cpu << " s of CPU in " << wall << " s; load: " << first_line("/proc/loadavg");
   EXPECT_LE(share, 0.35) << cpu << " s of CPU in " << wall << " s";
   EXPECT_GT(throttling["nr_throttled"], 0) << "the kernel held it back (cpu.stat)";
@@ -321,7 +336,7 @@ TEST(Step4Cgroups, BadValuesAre125AndLeaveNoCgroup) {
     EXPECT_RUNTIME_ERROR(r, 125);
     EXPECT_NE(r.err.find(option), std::string::npos) << "the error names the option" << r;
   }
-  EXPECT_EQ(candidate_cgroups(), before) << "no cgroup is left";
+  EXPECT_EQ(new_cgroups(before), std::vector<std::string>{}) << "no cgroup is left";
 }
 
 // A value the kernel refuses (pids.max above its PID_MAX_LIMIT, 4194304) is 125 with the
@@ -333,7 +348,7 @@ TEST(Step4Cgroups, KernelRefusalIs125AndLeavesNothing) {
   EXPECT_RUNTIME_ERROR(r, 125);
   EXPECT_NE(r.err.find("pids.max"), std::string::npos) << "the error names the file" << r;
   EXPECT_TRUE(r.leftovers.empty()) << r;
-  EXPECT_EQ(candidate_cgroups(), before) << "no cgroup is left";
+  EXPECT_EQ(new_cgroups(before), std::vector<std::string>{}) << "no cgroup is left";
 }
 
 // A runtime killed outright cannot remove its cgroup; the next run does.

@@ -129,30 +129,30 @@ TEST(Step3Rootfs, StartsInRoot) {
   EXPECT_EQ(r.out, "/\n") << r;
 }
 
+// `run --rootfs dir true` is refused: 125, one line naming the path and saying what to do.
+static void expect_refused_rootfs(const std::string& dir) {
+  const Result r = run({"run", "--rootfs", dir, "true"});
+  EXPECT_RUNTIME_ERROR(r, 125);
+  EXPECT_NE(r.err.find(dir), std::string::npos) << "the error names the path" << r;
+  EXPECT_NE(r.err.find("--rootfs"), std::string::npos) << "and says what to do" << r;
+}
+
 TEST(Step3Rootfs, MissingDirIs125) {
   REQUIRE_ROOT();
-  const std::string missing = "/nonexistent/" + unique_name("rootfs");
-  const Result r = run({"run", "--rootfs", missing, "true"});
-  EXPECT_RUNTIME_ERROR(r, 125);
-  EXPECT_NE(r.err.find(missing), std::string::npos) << "the error names the path" << r;
-  EXPECT_NE(r.err.find("--rootfs"), std::string::npos) << "and says what to do" << r;
+  expect_refused_rootfs("/nonexistent/" + unique_name("rootfs"));
 }
 
 TEST(Step3Rootfs, FileIsNotARootfs125) {
   REQUIRE_ROOT();
   const HostFiles host;
-  const Result r = run({"run", "--rootfs", host.file, "true"});
-  EXPECT_RUNTIME_ERROR(r, 125);
-  EXPECT_NE(r.err.find(host.file), std::string::npos) << "the error names the path" << r;
+  expect_refused_rootfs(host.file);
 }
 
 // An empty directory is no usable rootfs (no /proc to mount, nothing to run).
 TEST(Step3Rootfs, EmptyDirIs125) {
   REQUIRE_ROOT();
   const TempDir empty;
-  const Result r = run({"run", "--rootfs", empty.path, "true"});
-  EXPECT_RUNTIME_ERROR(r, 125);
-  EXPECT_NE(r.err.find(empty.path), std::string::npos) << "the error names the path" << r;
+  expect_refused_rootfs(empty.path);
 }
 
 TEST(Step3Rootfs, ValueMissingIs125) {

@@ -291,8 +291,14 @@ void declared_names(const std::string& statement, const std::string& scope,
   const std::size_t paren = statement.find('(');
   const std::size_t equal = statement.find('=');
   if (paren != std::string::npos && (equal == std::string::npos || paren < equal)) {
-    if (std::string name = identifier_before(statement, paren); !name.empty() && name != "operator")
-      out.push_back({name, scope, true, false});
+    // A member defined outside its class (`void Cgroup::make(`) belongs to the class: skipped.
+    std::size_t end = paren;
+    while (end > 0 && std::isspace(static_cast<unsigned char>(statement[end - 1]))) --end;
+    const std::string name = identifier_before(statement, end);
+    const std::size_t begin = end - name.size();
+    const bool qualified = (begin >= 2 && statement.compare(begin - 2, 2, "::") == 0) ||
+                           (begin >= 1 && statement[begin - 1] == '~');
+    if (!name.empty() && name != "operator" && !qualified) out.push_back({name, scope, true, false});
     return;
   }
   // Variables: each declarator's name stands before its `=`, or at its end.
@@ -851,8 +857,10 @@ void filter_source(const fs::path& rel, const std::vector<std::string>& input, b
       }
       i = end;
     }
+    // `//! [name]` would be documentation; `// [name]` is a plain comment that \snippet
+    // still finds.
     for (std::string& line : lines)
-      if (is_marker(line)) line.clear();
+      if (is_marker(line)) line.replace(line.find("//!"), 3, "//");
   }
 
   if (step != 0) {
@@ -913,6 +921,68 @@ int filter(const Site& site, const fs::path& file, bool view) {
   } else {
     filter_source(rel, lines, view);
   }
+  return 0;
+}
+
+// --- links in the generated pages -------------------------------------------------------------
+
+// Doxygen links the names in a page's code blocks to whichever step's function of that name it
+// finds first: in chapter 3, `must` would lead to step 5's must(). After Doxygen, each such link
+// in a chapter is pointed at its own step's member of that name (or dropped when the step has
+// none); in the other pages, where no step is meant, links into a step's code are dropped.
+int relink(const Site& site, const fs::path& html) {
+  std::map<int, std::map<std::string, std::string>> members;  // step -> name -> href
+  for (const auto& [n, dir] : site.steps) {
+    const fs::path page = html / ("namespacestep" + std::to_string(n) + ".html");
+    if (!fs::exists(page)) continue;
+    const std::string text = read_file(page);
+    const std::regex member{"<a class=\"el\" href=\"((?:namespace|struct|class|union)step" +
+                            std::to_string(n) + R"re([^"]*)">([A-Za-z_]\w*)</a>)re"};
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), member); it != std::sregex_iterator(); ++it)
+      members[n].emplace((*it)[2].str(), (*it)[1].str());
+  }
+  std::vector<std::pair<fs::path, int>> pages{{html / "index.html", 0}};
+  for (const auto& [n, dir] : site.steps) pages.push_back({html / ("step" + std::to_string(n) + ".html"), n});
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(site.root / "docs", ec))
+    if (entry.path().extension() == ".md" && entry.path().filename() != "mainpage.md")
+      pages.push_back({html / (page_label(site, fs::path("docs") / entry.path().filename()) + ".html"), 0});
+  if (fs::exists(site.root / "rootfs/README.md"))
+    pages.push_back({html / (page_label(site, "rootfs/README.md") + ".html"), 0});
+
+  static const std::regex link{
+      R"re(<a class="(code|el)((?: hl_\w+)?)" href="((?:namespace|struct|class|union)step(\d)[^"]*)"(?: title="[^"]*")?>([^<]*)</a>)re"};
+  int changed = 0;
+  for (const auto& [page, step] : pages) {
+    if (!fs::exists(page)) continue;
+    const std::string text = read_file(page);
+    std::string out;
+    auto last = text.cbegin();
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), link); it != std::sregex_iterator(); ++it) {
+      const std::smatch& m = *it;
+      out.append(last, m[0].first);
+      last = m[0].second;
+      const int target = std::stoi(m[4]);
+      const std::string name = m[5];
+      if (step != 0 && target == step) {
+        out += m[0].str();
+        continue;
+      }
+      ++changed;
+      auto own = step != 0 ? members[step].find(name) : members[step].end();
+      if (step != 0 && own != members[step].end())
+        out += "<a class=\"" + m[1].str() + m[2].str() + "\" href=\"" + own->second + "\">" + name + "</a>";
+      else
+        out += name;
+    }
+    out.append(last, text.cend());
+    if (out != text) {
+      std::ofstream file(page, std::ios::binary | std::ios::trunc);
+      file << out;
+      if (!file) fail("cannot write " + page.string());
+    }
+  }
+  std::printf("%s: %d links in the pages' code pointed at the right step\n", program, changed);
   return 0;
 }
 
@@ -1023,8 +1093,9 @@ int usage(const std::string& message) {
                "%s: %s\n"
                "usage: %s filter --root DIR --steps STEP,... [--diagrams DIR] [--mode docs|view] [--] FILE\n"
                "       %s diff --root DIR --from STEP --to STEP --out FILE.html\n"
+               "       %s relink --root DIR --steps STEP,... --html DIR\n"
                "       %s symbols --root DIR --steps STEP,...\n",
-               program, message.c_str(), program, program, program);
+               program, message.c_str(), program, program, program, program);
   return 2;
 }
 
@@ -1069,6 +1140,13 @@ int main(int argc, char** argv) {
         std::printf("%s::%s%s\n", s.scope.c_str(), s.name.c_str(),
                     s.function ? "()" : s.type ? " (type)" : "");
     return 0;
+  }
+  if (command == "relink") {
+    if (!options.contains("html")) return usage("--html is missing");
+    Site site{root, root / "docs/diagrams", {}};
+    for (const std::string& dir : split(options["steps"], ','))
+      if (int n = step_number(dir); n != 0) site.steps[n] = dir;
+    return relink(site, options["html"]);
   }
   if (command == "diff") {
     for (const char* needed : {"from", "to", "out"})
