@@ -74,8 +74,9 @@ pid_t clone_child(unsigned long flags) {
 //! [parent]
 // `run`: re-execute this program as `child` with the same arguments, and wait.
 int parent(const Config& config, int argc, char** argv) {
-  if (struct stat st {}; stat(config.rootfs.c_str(), &st) == -1 || !S_ISDIR(st.st_mode))
-    fail("rootfs '" + config.rootfs + "' is not a directory (build it with 'cmake --build build --target rootfs' or pass --rootfs DIR)");
+  if (struct stat st {}; stat((config.rootfs + "/proc").c_str(), &st) == -1 || !S_ISDIR(st.st_mode))
+    fail("rootfs '" + config.rootfs + "' is not a root filesystem: it has no /proc (build one with "
+         "'cmake --build build --target rootfs' or pass --rootfs DIR)");
   std::vector<std::string> args{program, "child"};
   args.insert(args.end(), argv + 2, argv + argc);  // everything after `run`
   int go[2];  // the child waits on go[0] until it is in its cgroup (wait_for_cgroup)

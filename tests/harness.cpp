@@ -229,6 +229,49 @@ std::vector<char*> c_strings(std::vector<std::string>& words) {
   return pointers;
 }
 
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::istringstream in(text);
+  for (std::string part; std::getline(in, part, separator);) parts.push_back(part);
+  return parts;
+}
+
+struct Hierarchy {
+  fs::path mount_point;
+  fs::path own;  // this process's cgroup in it ("" when unknown)
+};
+
+// Every mounted cgroup hierarchy (v1 and v2) and this process's cgroup in each.
+std::vector<Hierarchy> hierarchies() {
+  // /proc/self/cgroup: "ID:controllers:path"; v2 is "0::path".
+  std::map<std::string, std::string> own_path;  // controllers ("" for v2) -> path
+  for (const auto& line : split(read_file("/proc/self/cgroup"), '\n')) {
+    const auto parts = split(line, ':');
+    if (parts.size() >= 3) own_path[parts[1]] = line.substr(parts[0].size() + parts[1].size() + 2);
+  }
+  std::vector<Hierarchy> found;
+  for (const auto& line : split(read_file("/proc/self/mountinfo"), '\n')) {
+    std::istringstream words(line);
+    std::vector<std::string> f;
+    for (std::string w; words >> w;) f.push_back(w);
+    const auto dash = std::find(f.begin(), f.end(), "-");
+    if (f.size() < 5 || f.end() - dash < 4) continue;
+    const std::string type = *(dash + 1), super = *(dash + 3), root = f[3];
+    if (type != "cgroup" && type != "cgroup2") continue;
+    Hierarchy h{f[4], {}};
+    for (const auto& [controllers, path] : own_path) {
+      bool match = type == "cgroup2" ? controllers.empty() : !controllers.empty();
+      if (type == "cgroup")
+        for (const auto& c : split(controllers, ','))
+          match = match && std::ranges::count(split(super, ','), c) > 0;
+      if (match && path.rfind(root, 0) == 0)
+        h.own = h.mount_point / fs::path(path.substr(root.size())).relative_path();
+    }
+    found.push_back(h);
+  }
+  return found;
+}
+
 }  // namespace
 
 // --- what is under test -----------------------------------------------------------------------
@@ -305,6 +348,7 @@ Running start(const std::vector<std::string>& args, const Options& options) {
 
   Running r;
   r.options_ = options;
+  if (options.expect_leftovers) r.cgroups_before_ = cgroup_dirs();
   r.result_.command = join(argv);
   int ns_fd = -1;
   if (options.shared_root) {
@@ -422,7 +466,8 @@ pid_t Running::find_process(const std::string& cmdline, int timeout_seconds) {
   do {
     for (pid_t p : descendants(pid))
       if (cmdline_of(p) == cmdline && !is_zombie_or_gone(p)) return p;
-    pump(50);  // keep the pipes drained while we look
+    if (!pump(50))  // keep the pipes drained while we look
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
   } while (std::chrono::steady_clock::now() < deadline);
   return -1;
 }
@@ -492,6 +537,7 @@ void Running::finish() {
   }
   if (!result_.leftovers.empty() && !options_.expect_leftovers)
     ADD_FAILURE() << "processes outlived the runtime (killed now)" << result_;
+  if (options_.expect_leftovers) remove_new_cgroups();
   for (int round = 0; round < 20 && pump(100); ++round) {
   }
   for (int* fd : {&in_, &out_, &err_})
@@ -502,6 +548,20 @@ void Running::finish() {
     waitpid(holder_, nullptr, 0);
     owned().erase(holder_);
     holder_ = -1;
+  }
+}
+
+// Removes the empty cgroup directories that appeared since start(), deepest first, and lists them
+// as leftovers. rmdir may fail with EBUSY for a moment after the last process left: retry.
+void Running::remove_new_cgroups() {
+  std::vector<std::string> fresh;
+  for (const auto& dir : cgroup_dirs())
+    if (!cgroups_before_.count(dir) && !holds_processes(dir)) fresh.push_back(dir);
+  std::sort(fresh.rbegin(), fresh.rend());  // children sort after their parents
+  for (const auto& dir : fresh) {
+    for (int attempt = 0; attempt < 20 && rmdir(dir.c_str()) != 0 && errno == EBUSY; ++attempt)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    result_.leftovers.push_back("cgroup " + dir);
   }
 }
 
@@ -532,6 +592,7 @@ Running& Running::operator=(Running&& other) noexcept {
     err_ = std::exchange(other.err_, -1);
     written_ = other.written_;
     holder_ = std::exchange(other.holder_, -1);
+    cgroups_before_ = std::move(other.cgroups_before_);
     done_ = std::exchange(other.done_, true);
   }
   return *this;
@@ -546,15 +607,6 @@ Running::~Running() {
 
 Result run(const std::vector<std::string>& args, const Options& options) {
   return start(args, options).wait(options.timeout_seconds);
-}
-
-bool has_option(const std::string& option) {
-  static std::map<std::string, bool> known;
-  if (!known.count(option)) {
-    const Result help = run({"run", "--help"}, {.timeout_seconds = 10});
-    known[option] = help.out.find(option) != std::string::npos;
-  }
-  return known[option];
 }
 
 std::vector<std::string> container_args(const std::vector<std::string>& command,
@@ -674,6 +726,37 @@ std::string error_rule_violation(const Result& r, int status) {
                               return os.str();
                             })();
   return text;
+}
+
+std::string read_first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// Directories where a runtime would leave a cgroup: the top two levels of every hierarchy,
+// everything under this process's own cgroup, and any directory named like the workshop.
+std::set<std::string> cgroup_dirs() {
+  std::set<std::string> dirs;
+  for (const auto& h : hierarchies()) {
+    std::error_code ec;
+    fs::recursive_directory_iterator it(h.mount_point, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      if (!it->is_directory(ec) || it->is_symlink(ec)) continue;
+      const std::string path = it->path().string();
+      const bool inside_own =
+          !h.own.empty() && path.rfind(h.own.string() + "/", 0) == 0;
+      if (it.depth() < 2 || inside_own || path.find("workshop") != std::string::npos)
+        dirs.insert(path);
+      if (it.depth() >= 8) it.disable_recursion_pending();
+    }
+  }
+  return dirs;
+}
+
+bool holds_processes(const std::string& cgroup_dir) {
+  return !read_first_line(cgroup_dir + "/cgroup.procs").empty();
 }
 
 }  // namespace workshop

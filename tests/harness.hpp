@@ -32,8 +32,6 @@ const std::string& source_dir();     // WORKSHOP_SOURCE_DIR: the workshop's sour
 std::string program();               // basename of binary(), e.g. "step3-rootfs"
 bool in_ci();                        // CI=true
 bool is_root();                      // effective uid 0
-// `binary() run --help` mentions `option` (e.g. "--rootfs"); asked once per option.
-bool has_option(const std::string& option);
 // Empty when this process can create mount, UTS and PID namespaces, else why not.
 const std::string& namespaces_unavailable();
 
@@ -48,7 +46,10 @@ struct Options {
   std::optional<gid_t> gid;          // and gid (default: the same number as uid)
   bool expect_leftovers = false;     // processes still alive after the runtime exited are
                                      // killed and listed in Result::leftovers; unless this is
-                                     // true, each one is also a test failure
+                                     // true, each one is also a test failure. With true, empty
+                                     // cgroup directories that appeared while it ran are removed
+                                     // too and listed as "cgroup DIR" (the "no" of the step-5
+                                     // row "the runtime killed outright leaves nothing behind")
 };
 
 struct Result {
@@ -61,6 +62,7 @@ struct Result {
   std::string mounts_before;         // with shared_root: mountinfo of the test's shared mount
   std::string mounts_after;          // namespace before the runtime started, and after it exited
   std::vector<std::string> leftovers;  // "pid cmdline" of processes that outlived the runtime
+                                       // (and "cgroup DIR", see Options::expect_leftovers)
 };
 std::ostream& operator<<(std::ostream&, const Result&);  // everything, for failure messages
 
@@ -104,15 +106,24 @@ class Running {
   bool pump(int timeout_ms);         // one poll round; false once stdout and stderr are closed
   void finish();
   void kill_everything();
+  void remove_new_cgroups();
 
   Options options_;
   Result result_;
   int in_ = -1, out_ = -1, err_ = -1;
   size_t written_ = 0;
   pid_t holder_ = -1;                // keeps the shared_root mount namespace alive
+  std::set<std::string> cgroups_before_;  // with expect_leftovers
   bool done_ = false;
 };
 Running start(const std::vector<std::string>& args, const Options& = {});
+
+// --- the host's state ---------------------------------------------------------------------------
+std::string read_first_line(const std::string& path);  // "" when it cannot be read
+// Cgroup directories where a runtime would leave one, in every mounted hierarchy (v1 and v2):
+// the top two levels, everything under this process's own cgroup, any path naming "workshop".
+std::set<std::string> cgroup_dirs();
+bool holds_processes(const std::string& cgroup_dir);
 
 // --- helpers for assertions -------------------------------------------------------------------
 std::string read_file(const std::string& path);       // throws when it cannot be read

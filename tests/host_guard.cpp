@@ -19,82 +19,6 @@ namespace fs = std::filesystem;
 namespace workshop {
 namespace {
 
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  std::istringstream in(text);
-  for (std::string part; std::getline(in, part, separator);) parts.push_back(part);
-  return parts;
-}
-
-std::string first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
-// --- cgroups ----------------------------------------------------------------------------------
-
-struct Hierarchy {
-  fs::path mount_point;
-  fs::path own;  // this process's cgroup in it ("" when unknown)
-};
-
-// Every mounted cgroup hierarchy (v1 and v2) and this process's cgroup in each.
-std::vector<Hierarchy> hierarchies() {
-  // /proc/self/cgroup: "ID:controllers:path"; v2 is "0::path".
-  std::map<std::string, std::string> own_path;  // controllers ("" for v2) -> path
-  for (const auto& line : split(read_file("/proc/self/cgroup"), '\n')) {
-    const auto parts = split(line, ':');
-    if (parts.size() >= 3) own_path[parts[1]] = line.substr(parts[0].size() + parts[1].size() + 2);
-  }
-  std::vector<Hierarchy> found;
-  for (const auto& line : split(read_file("/proc/self/mountinfo"), '\n')) {
-    std::istringstream words(line);
-    std::vector<std::string> f;
-    for (std::string w; words >> w;) f.push_back(w);
-    const auto dash = std::find(f.begin(), f.end(), "-");
-    if (f.size() < 5 || f.end() - dash < 4) continue;
-    const std::string type = *(dash + 1), super = *(dash + 3), root = f[3];
-    if (type != "cgroup" && type != "cgroup2") continue;
-    Hierarchy h{f[4], {}};
-    for (const auto& [controllers, path] : own_path) {
-      bool match = type == "cgroup2" ? controllers.empty() : !controllers.empty();
-      if (type == "cgroup")
-        for (const auto& c : split(controllers, ','))
-          match = match && std::ranges::count(split(super, ','), c) > 0;
-      if (match && path.rfind(root, 0) == 0)
-        h.own = h.mount_point / fs::path(path.substr(root.size())).relative_path();
-    }
-    found.push_back(h);
-  }
-  return found;
-}
-
-// Directories where a runtime would leave a cgroup: the top two levels of every hierarchy,
-// everything under this process's own cgroup, and any directory named like the workshop.
-std::set<std::string> cgroup_dirs() {
-  std::set<std::string> dirs;
-  for (const auto& h : hierarchies()) {
-    std::error_code ec;
-    fs::recursive_directory_iterator it(h.mount_point, ec), end;
-    for (; !ec && it != end; it.increment(ec)) {
-      if (!it->is_directory(ec) || it->is_symlink(ec)) continue;
-      const std::string path = it->path().string();
-      const bool inside_own =
-          !h.own.empty() && path.rfind(h.own.string() + "/", 0) == 0;
-      if (it.depth() < 2 || inside_own || path.find("workshop") != std::string::npos)
-        dirs.insert(path);
-      if (it.depth() >= 8) it.disable_recursion_pending();
-    }
-  }
-  return dirs;
-}
-
-bool holds_processes(const std::string& cgroup_dir) {
-  return !first_line(cgroup_dir + "/cgroup.procs").empty();
-}
-
 // --- processes --------------------------------------------------------------------------------
 
 // Processes running the binary under test ("" when WORKSHOP_BINARY is unset), and every live
@@ -111,14 +35,14 @@ std::map<pid_t, std::string> watched_processes() {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     const pid_t pid = std::stoi(name);
-    const std::string stat = first_line(entry.path() / "stat");
+    const std::string stat = read_first_line(entry.path() / "stat");
     const auto paren = stat.rfind(')');
     if (paren == std::string::npos) continue;
     std::istringstream rest(stat.substr(paren + 1));
     std::string s;
     rest >> s >> parent[pid];
     state[pid] = s;
-    std::string raw = first_line(entry.path() / "cmdline");
+    std::string raw = read_first_line(entry.path() / "cmdline");
     std::replace(raw.begin(), raw.end(), '\0', ' ');
     cmdline[pid] = raw;
   }
@@ -145,7 +69,7 @@ struct Snapshot {
 
   static Snapshot take() {
     return {mount_table(read_file("/proc/self/mountinfo")),
-            first_line("/proc/sys/kernel/hostname"), cgroup_dirs(), watched_processes()};
+            read_first_line("/proc/sys/kernel/hostname"), cgroup_dirs(), watched_processes()};
   }
 };
 
@@ -171,7 +95,7 @@ class HostGuard : public testing::Environment {
   }
 
   void check_hostname() {
-    const std::string now = first_line("/proc/sys/kernel/hostname");
+    const std::string now = read_first_line("/proc/sys/kernel/hostname");
     if (now == before_.hostname) return;
     ADD_FAILURE() << "host guard: hostname changed from '" << before_.hostname << "' to '" << now
                   << "' (set back now)";

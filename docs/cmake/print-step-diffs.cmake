@@ -38,7 +38,11 @@ foreach(step IN LISTS steps)
         continue()
       endif()
       # -N: a file only one step has is compared with an empty one.
-      execute_process(COMMAND "${CMAKE_COMMAND}" -E echo "\$ diff -u ${a} ${b}")
+      set(flags "-u")
+      if(NOT EXISTS "${WORKSHOP_ROOT}/${a}" OR NOT EXISTS "${WORKSHOP_ROOT}/${b}")
+        set(flags "-u -N")
+      endif()
+      execute_process(COMMAND "${CMAKE_COMMAND}" -E echo "\$ diff ${flags} ${a} ${b}")
       execute_process(COMMAND "${DIFF}" -u -N --color=auto "${a}" "${b}"
                       WORKING_DIRECTORY "${WORKSHOP_ROOT}"
                       RESULT_VARIABLE status)

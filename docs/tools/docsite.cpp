@@ -1,31 +1,42 @@
-// docsite: the two jobs the Doxygen site needs done to the workshop's files.
+// docsite: what the Doxygen site needs done to the workshop's files, besides Doxygen itself.
 //
-//   docsite filter --root DIR --steps A,B,... [--diagrams DIR] [--] FILE
-//       Doxygen's input filter (FILTER_PATTERNS): prints FILE as Doxygen should read it.
-//       Every line stays on its line number, so Doxygen's warnings point at the real file.
+//   docsite filter --root DIR --steps A,B,... [--diagrams DIR] [--mode docs|view] [--] FILE
+//       Doxygen's input filter (FILTER_PATTERNS; --mode view for FILTER_SOURCE_PATTERNS):
+//       prints FILE as Doxygen should read it. Line numbers stay those of FILE, so Doxygen's
+//       warnings point at the real line (in a chapter, up to the first section the site adds).
 //   docsite diff --root DIR --from STEP --to STEP --out FILE.html
-//       `diff -u` of the sources of two steps, as an HTML fragment (added lines green,
-//       removed lines red) for \htmlinclude.
+//       `diff -u` of the sources of two steps, as an HTML table (added lines green, removed
+//       lines red) for \htmlinclude.
+//   docsite relink --root DIR --steps A,B,... --html DIR
+//       after Doxygen: points the names in each chapter's code blocks at its own step.
+//   docsite symbols --root DIR --steps A,B,...
+//       lists the names the chapters can link to, for checking the filter.
 //
 // What the filter does to markdown (chapters stepN-*/README.md, docs/*.md, rootfs/README.md):
 //   - gives every heading a Doxygen id: the page's first heading gets the page's label
-//     (`step3` for step3-rootfs/README.md, `pitfalls` for docs/pitfalls.md), every other
-//     heading `LABEL-SLUG`, SLUG being the anchor the forge makes (`## Why pivot_root?` ->
-//     `pitfalls-why-pivot_root`);
+//     (`step3` for step3-rootfs/README.md, `pitfalls` for docs/pitfalls.md), every other heading
+//     `LABEL-SLUG`, SLUG being the anchor the forge makes (`## PID 1 ignores SIGTERM` in
+//     pitfalls.md: `pitfalls-pid-1-ignores-sigterm`);
 //   - turns links between the repository's files into Doxygen references, so that the same
-//     markdown links work on the forge and on the site: `../step2-namespaces/README.md#goal`
-//     -> `@ref step2-goal`, `main.cpp` -> the file's page; a link to a chapter of a step that
-//     does not exist yet, or to a file the site does not show, keeps its text only;
-//   - replaces a line `<!-- site: TEXT -->` (hidden on the forge) with TEXT; `<!-- site: diff -->`
-//     and `<!-- site: diagrams -->` put those sections of a chapter there;
-//   - appends to each chapter what the site adds: its code, its diagrams (docs/diagrams/stepN-*.dot,
-//     each with a `// caption: ...` line) and its diff against the step before (unless placed).
-// What it does to C++ sources of a step:
-//   - blanks the lines `//! [name]` (snippet markers, which Doxygen would read as documentation);
-//   - wraps the file in `namespace stepN { ... }` so that the functions of five steps, each in
+//     markdown links work on the forge and on the site: `../step2-namespaces/README.md#try-it`
+//     becomes `@ref step2-try-it`, `main.cpp` the file's page; a link to a chapter of a step
+//     that does not exist yet, or to a file the site does not show, keeps its text only;
+//   - links `name()` and `name` in a chapter's code spans to that name in the chapter's step,
+//     and keeps Doxygen from linking them to an arbitrary step on other pages;
+//   - works around what Doxygen 1.9 reads differently from the forge: a code span with a
+//     quote in it, `**` around a code span, `--option` outside code;
+//   - replaces a line `<!-- site: TEXT -->` (hidden on the forge) with TEXT; `<!-- site: code -->`,
+//     `<!-- site: diagrams -->`, `<!-- site: diff -->`, `<!-- site: diff-list -->` and
+//     `<!-- site: diagram NAME.dot -->` stand for what the site generates;
+//   - adds to each chapter, before its exercises, the sections the chapter did not place: its
+//     code, its diagrams (docs/diagrams/stepN-*.dot, each with a `// caption: ...` line) and
+//     its diff against the step before; colours the cells "yes" and "no" of tables.
+// What it does to the C++ sources of a step (see filter_source):
+//   - puts the step's code into `namespace stepN`, so that the functions of five steps, each in
 //     an anonymous namespace of a file called main.cpp, do not merge into one namespace;
-//   - turns the plain `//` comment directly above a top-level declaration into its Doxygen
-//     documentation (`///`), and the comment that opens the file into the file's description.
+//   - (documentation only) turns the snippet markers `//! [name]` into plain comments, and the
+//     plain `//` comment directly above a top-level declaration into its documentation (`///`),
+//     the comment that opens the file into the file's description.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -529,6 +540,31 @@ std::string inline_text(const Site& site, const Page& page, const std::string& l
   return out;
 }
 
+// Doxygen does not see `**` as bold when a code span follows it (`**`MS_PRIVATE` matters.**`
+// shows the asterisks): such a pair becomes <b>...</b>.
+std::string bold_around_code(const std::string& line) {
+  const std::vector<CodeSpan> spans = code_spans(line);
+  const auto in_span = [&](std::size_t at) {
+    return std::any_of(spans.begin(), spans.end(),
+                       [&](const CodeSpan& s) { return at >= s.begin && at < s.end; });
+  };
+  std::vector<std::size_t> stars;  // positions of `**` outside code spans
+  for (std::size_t i = 0; i + 1 < line.size(); ++i)
+    if (line.compare(i, 2, "**") == 0 && !in_span(i)) {
+      stars.push_back(i);
+      ++i;
+    }
+  std::string out = line;
+  for (std::size_t k = stars.size() / 2 * 2; k >= 2; k -= 2) {  // from the end: positions hold
+    const std::size_t open = stars[k - 2], close = stars[k - 1];
+    const std::string inside = line.substr(open + 2, close - open - 2);
+    if (inside.find('`') == std::string::npos && inside.find("<code>") == std::string::npos) continue;
+    out.replace(close, 2, "</b>");
+    out.replace(open, 2, "<b>");
+  }
+  return out;
+}
+
 // Rewrites one line of markdown text: links (their text may hold code spans) and code spans.
 std::string rewrite_links(const Site& site, const Page& page, const std::string& line) {
   static const std::regex link{R"((!?)\[([^\]]*)\]\(([^)\s]*)((?:\s+"[^"]*")?)\))"};
@@ -572,7 +608,7 @@ std::string rewrite_links(const Site& site, const Page& page, const std::string&
     pos = end;
   }
   out += inline_text(site, page, line, spans, pos, line.size());
-  return out;
+  return bold_around_code(out);
 }
 
 struct Diagram {
@@ -694,11 +730,18 @@ std::optional<std::vector<std::string>> site_line(const Site& site, const Page& 
   return std::vector<std::string>{what};
 }
 
+// The cells "yes" and "no" of a table row, marked so that the site can colour them.
+std::string table_cells(const std::string& line) {
+  if (!line.starts_with("|")) return line;
+  static const std::regex cell{R"(\|(\s*)(yes|no)(\s*)(?=\|))"};
+  return std::regex_replace(line, cell, "|$1<span class=\"ws-$2\">$2</span>$3");
+}
+
 // Markdown as Doxygen should read it. Lines are added only at the end, or in place of a
 // `<!-- site: ... -->` line: Doxygen's warnings keep their line numbers up to the first of those.
 void filter_markdown(const Site& site, const Page& page, const std::vector<std::string>& lines) {
   static const std::regex heading{R"(^(#{1,6})\s+(.*?)\s*#*\s*$)"};
-  static const std::regex fence{R"(^\s*(`{3,}|~{3,}).*$)"};
+  static const std::regex fence{R"(^\s*(`{3,}(?=[^`]*$)|~{3,}).*$)"};
   std::map<std::string, int> used;  // slugs already given, as the forge counts them
   std::set<std::string> placed;
   std::string open_fence;
@@ -742,7 +785,7 @@ void filter_markdown(const Site& site, const Page& page, const std::vector<std::
       continue;
     }
     if (std::regex_match(line, m, heading)) titled = titled || m[1].length() == 1;
-    out.push_back(rewrite_links(site, page, line));
+    out.push_back(table_cells(rewrite_links(site, page, line)));
   }
   if (page.step != 0) {
     // The sections not placed by the chapter go before its exercises, or else at the end.

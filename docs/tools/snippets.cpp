@@ -19,12 +19,10 @@
 //
 // A C/C++ block that is not from the source says so with `<!-- snippet: none -->`.
 // Exit status: 0 all good (or updated), 1 a problem was found, 2 wrong usage.
+#include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
-#include <map>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -40,6 +38,7 @@ constexpr const char* program = "snippets";
 struct Problem {
   std::string where;  // FILE:LINE
   std::string what;
+  std::size_t line = 0;  // for the order of the messages
 };
 
 // The lines of a file, without their '\n'; `ends_with_newline` tells whether the last had one.
@@ -82,8 +81,10 @@ bool write_text(const fs::path& path, const Text& text) {
 const std::regex source_marker{R"(^\s*//!\s*\[([^\]]+)\]\s*$)"};
 // `<!-- snippet: path#name -->` or `<!-- snippet: none -->` alone on a line.
 const std::regex chapter_marker{R"(^\s*<!--\s*snippet:\s*(\S+)\s*-->\s*$)"};
-// An opening code fence: three or more ` or ~, then the info string (the language).
-const std::regex fence_open{R"(^(\s*)(`{3,}|~{3,})\s*([^`\s]*).*$)"};
+// An opening code fence: blanks, three or more ` or ~, then the info string, whose first word
+// is the language. After backticks the info string holds none, so ```` ```sh ```` in a line of
+// text is no fence.
+const std::regex fence_open{R"(^(\s*)(`{3,}(?=[^`]*$)|~{3,})\s*([^`\s]*).*$)"};
 
 bool is_code_language(const std::string& info) {
   static const char* const languages[] = {"cpp", "c++", "cxx", "cc", "c", "h", "hpp"};
@@ -241,6 +242,9 @@ bool process(const fs::path& root, const std::string& file, bool update) {
     }
   }
 
+  for (Problem& p : problems) p.line = std::stoul(p.where.substr(p.where.rfind(':') + 1));
+  std::stable_sort(problems.begin(), problems.end(),
+                   [](const Problem& a, const Problem& b) { return a.line < b.line; });
   for (const Problem& p : problems) std::fprintf(stderr, "%s: %s\n", p.where.c_str(), p.what.c_str());
   if (update && changed > 0) {
     if (!problems.empty()) {

@@ -1,0 +1,572 @@
+// The matrix rows that become "yes" at step 5 (workshop-contract.md, section 6), checked at
+// every step. At step 5 each protection is attacked from inside the container and must hold;
+// at steps 1-4 the "no" is shown without changing the host (nothing is written, mounted or
+// renamed there: the step's weakness is read from the container's own view).
+//   OldRootGone  nothing of the host's filesystem is reachable
+//   World        /dev, /sys, /tmp, hostname, network, IPC and cgroup namespaces, environment
+//   Privileges   capabilities, no_new_privs, read-only kernel knobs, masked paths, RLIMIT_NOFILE
+//   Overlay      the rootfs on disk never changes
+//   Signals      SIGTERM/SIGINT/SIGHUP to the runtime stop the container; SIGKILL leaves nothing
+#include "harness.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+using namespace workshop;
+namespace fs = std::filesystem;
+
+namespace {
+
+// docker's default capabilities less CAP_MKNOD (bit 27): CHOWN DAC_OVERRIDE FOWNER FSETID KILL
+// SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT AUDIT_WRITE SETFCAP.
+constexpr uint64_t docker_without_mknod = 0xa00425fb;
+constexpr uint64_t cap_sys_admin = uint64_t{1} << 21, cap_mknod = uint64_t{1} << 27;
+
+// "Name:\tvalue" lines, as in /proc/PID/status: the value of `name`, "" when absent.
+std::string field(const std::string& text, const std::string& name) {
+  for (const auto& line : lines(text))
+    if (line.starts_with(name + ":")) {
+      const auto value = line.find_first_not_of(" \t", name.size() + 1);
+      return value == std::string::npos ? "" : line.substr(value);
+    }
+  return "";
+}
+
+uint64_t hex(const std::string& text) { return text.empty() ? ~uint64_t{0} : std::stoull(text, nullptr, 16); }
+
+// One mountinfo line: the fields a case looks at.
+struct Mount {
+  std::string device;       // "major:minor"
+  std::string point;        // where it is mounted
+  std::string options;      // per-mount options: "ro,nosuid,..."
+  std::string type;         // file system type
+};
+
+std::vector<Mount> mounts_of(const std::string& mountinfo) {
+  std::vector<Mount> found;
+  for (const auto& line : lines(mountinfo)) {
+    std::istringstream words(line);
+    std::vector<std::string> f;
+    for (std::string w; words >> w;) f.push_back(w);
+    const auto dash = std::find(f.begin(), f.end(), "-");
+    if (f.size() < 6 || f.end() - dash < 2) continue;
+    found.push_back({f[2], f[4], f[5], *(dash + 1)});
+  }
+  return found;
+}
+
+const Mount* mount_at(const std::vector<Mount>& mounts, const std::string& point) {
+  const Mount* last = nullptr;  // the last one mounted there is the one seen
+  for (const auto& m : mounts)
+    if (m.point == point) last = &m;
+  return last;
+}
+
+const Mount* mount_at(std::vector<Mount>&&, const std::string&) = delete;  // would dangle
+
+bool read_only(const Mount* m) {
+  return m && ("," + m->options + ",").find(",ro,") != std::string::npos;
+}
+
+std::string device_of(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
+}
+
+// The container's mountinfo, as it sees it (/proc/self is the host's in steps 1-2).
+std::vector<Mount> container_mounts() {
+  const Result r = container({"cat", "/proc/self/mountinfo"});
+  EXPECT_EQ(r.status, 0) << r;
+  return mounts_of(r.out);
+}
+
+// A host file made for the case, whose content the container must not be able to read.
+struct Marker {
+  TempDir dir;
+  std::string path = dir.path + "/marker";
+  std::string content = unique_name("host-marker");
+  Marker() { std::ofstream(path) << content << "\n"; }
+};
+
+// Every file and directory under `root`, with type, mode, owner, size, link target and
+// content: equal texts mean an unchanged tree. Times are left out (reading changes atime).
+std::string tree_fingerprint(const std::string& root) {
+  std::ostringstream out;
+  std::vector<fs::path> paths;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::none);
+       it != fs::recursive_directory_iterator(); ++it)
+    paths.push_back(it->path());
+  std::sort(paths.begin(), paths.end());
+  for (const auto& path : paths) {
+    struct stat st {};
+    lstat(path.c_str(), &st);
+    out << fs::relative(path, root).string() << " " << std::oct << st.st_mode << std::dec << " "
+        << st.st_uid << ":" << st.st_gid << " " << st.st_size;
+    if (S_ISLNK(st.st_mode)) out << " -> " << fs::read_symlink(path).string();
+    if (S_ISREG(st.st_mode)) out << " " << std::hash<std::string>{}(read_file(path));
+    out << "\n";
+  }
+  return out.str();
+}
+
+// Sets this process's soft RLIMIT_NOFILE (which the runtime inherits) for the case's duration.
+struct OpenFilesLimit {
+  rlimit saved{};
+  explicit OpenFilesLimit(rlim_t soft) {
+    getrlimit(RLIMIT_NOFILE, &saved);
+    rlimit changed = saved;
+    changed.rlim_cur = std::min(soft, saved.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &changed);
+  }
+  ~OpenFilesLimit() { setrlimit(RLIMIT_NOFILE, &saved); }
+};
+
+// The inode of a process's PID namespace ("pid:[4026532182]"), "" when it is gone.
+std::string pid_namespace_of(pid_t pid) {
+  std::error_code ec;
+  const auto link = fs::read_symlink("/proc/" + std::to_string(pid) + "/ns/pid", ec);
+  return ec ? "" : link.string();
+}
+
+// Live processes on the host in the PID namespace `ns`.
+std::vector<pid_t> processes_in(const std::string& ns) {
+  std::vector<pid_t> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (pid_namespace_of(std::stoi(name)) == ns && is_alive(std::stoi(name))) found.push_back(std::stoi(name));
+  }
+  return found;
+}
+
+// Cgroup directories named `name`, in any hierarchy.
+std::vector<std::string> cgroups_named(const std::string& name) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator("/sys/fs/cgroup", ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it.depth() > 6) it.disable_recursion_pending();
+    if (it->path().filename() == name) found.push_back(it->path().string());
+  }
+  return found;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+// --- the old root is gone ---------------------------------------------------------------------
+
+// No mount of the host's root filesystem is left in the container's mount table: steps 1-2 have
+// the host's own, steps 3-4 the old root at /.pivot_root.
+TEST(OldRootGone, NoMountOfTheHostRootInside) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const std::string host_root = device_of("/");
+  const auto mounts = container_mounts();
+  ASSERT_FALSE(mounts.empty());
+  std::vector<std::string> host_mounts;
+  for (const auto& m : mounts)
+    if (m.device == host_root) host_mounts.push_back(m.point);
+  if (step() < 5)
+    EXPECT_FALSE(host_mounts.empty()) << "step " << step() << ": the host's root file system ("
+                                      << host_root << ") is still mounted in the container";
+  else
+    EXPECT_TRUE(host_mounts.empty()) << "the host's root file system is mounted at "
+                                     << testing::PrintToString(host_mounts);
+}
+
+// Every way back we know of: the host path itself, the article's put_old, `..` above `/`, and
+// the roots and working directories /proc shows for PID 1 and for the shell itself.
+TEST(OldRootGone, DotDotAndProcLinksStayInside) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const Marker marker;
+  std::string script = "cd /; ";
+  for (const std::string way : {"", "/.pivot_root", "/..", "/../../..", "/proc/1/root",
+                                 "/proc/self/root/..", "/proc/1/cwd/../..", "/.pivot_root/.."})
+    script += "cat '" + way + marker.path + "' 2>&-; ";
+  script += "ls -A /.pivot_root 2>&- | head -3; true";
+  const Result r = shell(script);
+  ASSERT_EQ(r.status, 0) << r;
+  const bool reached = r.out.find(marker.content) != std::string::npos;
+  if (step() < 5) {
+    EXPECT_TRUE(reached) << "step " << step() << ": the host file " << marker.path
+                         << " is reachable (the matrix says no)" << r;
+  } else {
+    EXPECT_FALSE(reached) << "a host file is reachable from the container" << r;
+    EXPECT_EQ(r.out, "") << "/.pivot_root, where a rootfs used by step 3 or 4 keeps an empty "
+                            "directory, must hold nothing" << r;
+  }
+}
+
+// --- the world --------------------------------------------------------------------------------
+
+// Only docker's six harmless devices, the pts and shm mounts, and the std* and fd links: no
+// disks, no /dev/mem, no /dev/kmsg. Steps 1-2 see the host's /dev, steps 3-4 the rootfs's.
+TEST(World, DevHoldsOnlyHarmlessDevices) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const Result r = shell("ls -A /dev; echo --; stat -c '%n %F %t:%T %a' /dev/null /dev/zero /dev/full "
+                         "/dev/random /dev/urandom /dev/tty 2>&1 || true");
+  ASSERT_EQ(r.status, 0) << r;
+  const std::string listing = r.out.substr(0, r.out.find("--\n"));
+  std::set<std::string> entries;
+  for (const auto& name : lines(listing)) entries.insert(name);
+  const std::set<std::string> expected{"fd",     "full",  "null",   "ptmx", "pts", "random", "shm",
+                                       "stderr", "stdin", "stdout", "tty",  "urandom", "zero"};
+  if (step() < 5) {
+    EXPECT_NE(entries, expected) << "step " << step() << ": /dev is not the minimal one" << r;
+    return;
+  }
+  EXPECT_EQ(entries, expected) << r;
+  for (const char* device : {"/dev/null character special file 1:3 666", "/dev/zero character special file 1:5 666",
+                                    "/dev/full character special file 1:7 666", "/dev/random character special file 1:8 666",
+                                    "/dev/urandom character special file 1:9 666", "/dev/tty character special file 5:0 666"})
+    EXPECT_TRUE(has_line(r.out, device)) << device << r;
+  const auto mounts = container_mounts();
+  const Mount* dev = mount_at(mounts, "/dev");
+  ASSERT_NE(dev, nullptr) << "/dev is a mount of its own";
+  EXPECT_EQ(dev->type, "tmpfs");
+  ASSERT_NE(mount_at(mounts, "/dev/pts"), nullptr);
+  EXPECT_EQ(mount_at(mounts, "/dev/pts")->type, "devpts");
+}
+
+// /sys is read-only: writing back the value an attribute already has (harmless if it worked) fails.
+TEST(World, SysIsReadOnly) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const auto mounts = container_mounts();
+  const Mount* sys = mount_at(mounts, "/sys");
+  if (step() < 5) {
+    EXPECT_FALSE(sys && sys->type == "sysfs" && read_only(sys))
+        << "step " << step() << ": no read-only sysfs at /sys (the matrix says no)";
+    return;
+  }
+  ASSERT_NE(sys, nullptr) << "a sysfs at /sys";
+  EXPECT_EQ(sys->type, "sysfs");
+  EXPECT_TRUE(read_only(sys)) << sys->options;
+  const Result r = shell("cat /sys/class/net/lo/mtu > /sys/class/net/lo/mtu && echo written; true");
+  EXPECT_FALSE(has_line(r.out, "written")) << r;
+  EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r;
+}
+
+// /tmp is a tmpfs of the container's own: the host's /tmp (where the harness makes its
+// directories) is not there, and every user may write into it.
+TEST(World, TmpIsATmpfsOfItsOwn) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const TempDir host_dir;  // in the host's /tmp
+  const Result r = shell("[ -d " + host_dir.path + " ] && echo host-tmp; stat -c %a /tmp");
+  ASSERT_EQ(r.status, 0) << r;
+  const auto mounts = container_mounts();
+  const Mount* tmp = mount_at(mounts, "/tmp");
+  const bool own = tmp && tmp->type == "tmpfs" && !has_line(r.out, "host-tmp");
+  if (step() < 5) {
+    EXPECT_FALSE(own) << "step " << step() << ": /tmp is the host's or the rootfs's" << r;
+    return;
+  }
+  EXPECT_TRUE(own) << r;
+  EXPECT_EQ(last_line(r.out), "1777") << r;
+}
+
+TEST(World, HostnameIsContainer) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const std::string host = lines(read_file("/proc/sys/kernel/hostname")).at(0);
+  const Result r = container({"hostname"});
+  ASSERT_EQ(r.status, 0) << r;
+  EXPECT_EQ(last_line(r.out), step() < 5 ? host : "container") << r;
+}
+
+// A network namespace of its own, with only lo, and lo up (IFF_UP, 0x1, in its flags).
+TEST(World, NetworkIsOnlyLoopbackUp) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const Result r = shell("readlink /proc/self/ns/net; cat /sys/class/net/lo/flags; tail -n +3 /proc/net/dev");
+  ASSERT_EQ(r.status, 0) << r;
+  const auto out = lines(r.out);
+  ASSERT_GE(out.size(), 3u) << r;
+  if (step() < 5) {
+    EXPECT_EQ(out[0], own_namespace("net")) << "step " << step() << " shares the host's network" << r;
+    return;
+  }
+  EXPECT_NE(out[0], own_namespace("net")) << r;
+  EXPECT_EQ(hex(out[1]) & 0x1, 1u) << "lo is up" << r;
+  std::vector<std::string> interfaces;
+  for (size_t i = 2; i < out.size(); ++i) interfaces.push_back(out[i].substr(0, out[i].find(':')));
+  for (auto& name : interfaces) name.erase(0, name.find_first_not_of(' '));
+  EXPECT_EQ(interfaces, std::vector<std::string>{"lo"}) << r;
+}
+
+TEST(World, IpcNamespaceOfItsOwn) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const Result r = container({"readlink", "/proc/self/ns/ipc"});
+  ASSERT_EQ(r.status, 0) << r;
+  if (step() < 5)
+    EXPECT_EQ(last_line(r.out), own_namespace("ipc")) << r;
+  else
+    EXPECT_NE(last_line(r.out), own_namespace("ipc")) << r;
+}
+
+// A cgroup namespace whose root is the container's own cgroup: every line of /proc/self/cgroup
+// ends in ":/". (It must be made after the child joined its cgroup, or the root is the caller's.)
+TEST(World, CgroupNamespaceShowsItsCgroupAsRoot) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const Result r = shell("readlink /proc/self/ns/cgroup; cat /proc/self/cgroup");
+  ASSERT_EQ(r.status, 0) << r;
+  const auto out = lines(r.out);
+  ASSERT_GE(out.size(), 2u) << r;
+  if (step() < 5) {
+    EXPECT_EQ(out[0], own_namespace("cgroup")) << "step " << step() << " shares the host's" << r;
+    return;
+  }
+  EXPECT_NE(out[0], own_namespace("cgroup")) << r;
+  for (size_t i = 1; i < out.size(); ++i) EXPECT_TRUE(out[i].ends_with(":/")) << out[i] << r;
+}
+
+// Nothing of the runtime's environment is inherited but TERM: PATH, HOME, HOSTNAME, TERM.
+TEST(World, EnvironmentIsExactlyTheContracts) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const Result r = container({"env"}, {.env = {"TERM=workshop-term", "WORKSHOP_LEAK=from-the-host"}});
+  ASSERT_EQ(r.status, 0) << r;
+  const auto env = lines(r.out);
+  const std::set<std::string> got(env.begin(), env.end());
+  if (step() < 5) {
+    EXPECT_TRUE(got.count("WORKSHOP_LEAK=from-the-host")) << "step " << step() << " inherits the host's" << r;
+    return;
+  }
+  const std::set<std::string> expected{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                        "HOME=/root", "HOSTNAME=container", "TERM=workshop-term"};
+  EXPECT_EQ(got, expected) << r;
+}
+
+// --- privileges -------------------------------------------------------------------------------
+
+// Bounding, permitted and effective sets are docker's less CAP_MKNOD (as far as the host's
+// bounding set has them); inheritable and ambient are empty.
+TEST(Privileges, CapabilitiesAreDockersWithoutMknod) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const std::string host = read_file("/proc/self/status");
+  const Result r = container({"cat", "/proc/self/status"});
+  ASSERT_EQ(r.status, 0) << r;
+  if (step() < 5) {
+    EXPECT_EQ(field(r.out, "CapBnd"), field(host, "CapBnd")) << "step " << step() << " keeps the host's" << r;
+    EXPECT_TRUE(hex(field(r.out, "CapEff")) & cap_sys_admin) << r;
+    return;
+  }
+  const uint64_t expected = docker_without_mknod & hex(field(host, "CapBnd"));
+  for (const char* set : {"CapBnd", "CapPrm", "CapEff"})
+    EXPECT_EQ(hex(field(r.out, set)), expected) << set << r;
+  EXPECT_EQ(hex(field(r.out, "CapInh")), 0u) << r;
+  EXPECT_EQ(hex(field(r.out, "CapAmb")), 0u) << r;
+}
+
+TEST(Privileges, NoNewPrivs) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const Result r = container({"cat", "/proc/self/status"});
+  ASSERT_EQ(r.status, 0) << r;
+  EXPECT_EQ(field(r.out, "NoNewPrivs"), step() < 5 ? "0" : "1") << r;
+}
+
+// Root in the container cannot mount (not even to undo a mask or remount /proc/sys) nor make
+// a device node. Before step 5 it could: CAP_SYS_ADMIN and CAP_MKNOD are there (not tried).
+TEST(Privileges, MountAndMknodAreRefused) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  if (step() < 5) {
+    const Result r = container({"cat", "/proc/self/status"});
+    const uint64_t effective = hex(field(r.out, "CapEff"));
+    EXPECT_TRUE((effective & cap_sys_admin) && (effective & cap_mknod))
+        << "step " << step() << ": root may mount and mknod (the matrix says no)" << r;
+    return;
+  }
+  const Result r = shell(
+      "mount -t tmpfs none /mnt && echo mounted; "
+      "mount -o remount,rw /proc/sys && echo remounted; "
+      "umount /proc/timer_list && echo unmasked; umount -l /proc/acpi && echo unmasked; "
+      "mknod /dev/disk b 8 0 && echo made-block; mknod /dev/null2 c 1 3 && echo made-char; "
+      "rm -f /dev/disk /dev/null2; cat /proc/timer_list | wc -c");
+  for (const char* broken : {"mounted", "remounted", "unmasked", "made-block", "made-char"})
+    EXPECT_FALSE(has_line(r.out, broken)) << broken << r;
+  EXPECT_EQ(last_line(r.out), "0") << "/proc/timer_list is still masked" << r;
+  EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r;
+}
+
+// /proc/sys is read-only: the kernel lets anyone with write access set the hostname through it,
+// no capability asked. (The hostname belongs to the UTS namespace: trying it changes no host.)
+TEST(Privileges, KernelKnobsAreReadOnly) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  if (step() == 1) {  // the host's own /proc/sys: shown without writing
+    const auto mounts = mounts_of(read_file("/proc/self/mountinfo"));
+    const Mount* sys = mount_at(mounts, "/proc/sys");
+    EXPECT_FALSE(read_only(sys)) << "step 1: /proc/sys is writable (the matrix says no)";
+    return;
+  }
+  const std::string name = unique_name("knob");
+  const Result r = shell("echo " + name + " > /proc/sys/kernel/hostname; hostname");
+  if (step() < 5) {
+    EXPECT_EQ(lines(r.out).at(0), name) << "step " << step() << ": /proc/sys is writable" << r;
+    return;
+  }
+  EXPECT_EQ(lines(r.out).at(0), "container") << r;
+  EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r;
+  // The other knobs are not written to (they are the host's): their mounts must be read-only.
+  const auto mounts = container_mounts();
+  for (const char* path : {"/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sysrq-trigger"})
+    if (fs::exists(path)) {
+      EXPECT_TRUE(read_only(mount_at(mounts, path))) << path << " is read-only";
+    }
+}
+
+// docker's masked paths that exist here read as empty: files as /dev/null, directories empty.
+TEST(Privileges, MaskedPathsReadEmpty) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  std::vector<std::string> files, dirs;
+  for (const char* path : {"/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                           "/proc/sched_debug"})
+    if (fs::is_regular_file(path) && !read_file(path).empty()) files.push_back(path);
+  for (const char* path : {"/proc/asound", "/proc/acpi", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap"})
+    if (fs::is_directory(path) && !fs::is_empty(path)) dirs.push_back(path);
+  ASSERT_FALSE(files.empty()) << "this kernel has none of docker's masked /proc files";
+  std::string script;
+  for (const auto& file : files) script += "echo " + file + " $(cat " + file + " 2>&- | wc -c); ";
+  for (const auto& dir : dirs) script += "echo " + dir + " $(ls -A " + dir + " 2>&- | wc -l); ";
+  const Result r = shell(script);
+  ASSERT_EQ(r.status, 0) << r;
+  if (step() < 5) {  // timer_list shows every CPU's timers, from any /proc
+    EXPECT_FALSE(has_line(r.out, "/proc/timer_list 0")) << "step " << step() << ": not masked" << r;
+    return;
+  }
+  for (const auto& path : files) EXPECT_TRUE(has_line(r.out, path + " 0")) << path << r;
+  for (const auto& path : dirs) EXPECT_TRUE(has_line(r.out, path + " 0")) << path << r;
+}
+
+// RLIMIT_NOFILE is the runtime's choice, 1024 soft and at most 524288 hard, not the caller's.
+TEST(Privileges, OpenFilesLimitIsSetByTheRuntime) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const OpenFilesLimit caller(777);
+  rlimit own{};
+  getrlimit(RLIMIT_NOFILE, &own);
+  const Result r = shell("ulimit -n; ulimit -Hn");
+  ASSERT_EQ(r.status, 0) << r;
+  const auto out = lines(r.out);
+  ASSERT_EQ(out.size(), 2u) << r;
+  if (step() < 5) {
+    EXPECT_EQ(out[0], std::to_string(own.rlim_cur)) << "step " << step() << " inherits the caller's" << r;
+    return;
+  }
+  EXPECT_EQ(out[0], "1024") << r;
+  EXPECT_EQ(out[1], std::to_string(std::min<rlim_t>(own.rlim_max, 524288))) << r;
+}
+
+// --- a throwaway writable layer ---------------------------------------------------------------
+
+// The container writes, rewrites and deletes files in `/` and sees its changes; the rootfs on
+// disk is byte for byte what it was. Steps 1-4 write straight into the file system under `/`
+// (shown without writing: the container's `/` is on the same device as the rootfs or the host).
+TEST(Overlay, RootfsOnDiskNeverChanges) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const auto mounts = container_mounts();
+  const Mount* root = mount_at(mounts, "/");
+  ASSERT_NE(root, nullptr);
+  const std::string disk = device_of(step() <= 2 ? "/" : rootfs());
+  if (step() < 5) {
+    EXPECT_EQ(root->device, disk) << "step " << step() << ": `/` is the file system on disk";
+    return;
+  }
+  // Writing below would damage the shared rootfs (or the host) if `/` were still the disk.
+  ASSERT_NE(root->device, disk) << "`/` is the rootfs on disk itself: not writing into it";
+  const std::string before = tree_fingerprint(rootfs());
+  const Result r = shell(
+      "echo changed > /etc/os-release && mkdir -p /new/dir && echo new > /new/dir/file && "
+      "chmod 700 /bin && rm -f /etc/passwd && ln -s /nowhere /etc/group2 && "
+      "cat /etc/os-release /new/dir/file && ls /etc/passwd 2>&1; stat -c %a /bin; rm -f /bin/busybox");
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_TRUE(has_line(r.out, "changed") && has_line(r.out, "new") && has_line(r.out, "700"))
+      << "the container sees its own writes" << r;
+  EXPECT_EQ(tree_fingerprint(rootfs()), before) << "the rootfs on disk changed" << r;
+  const Result again = container({"cat", "/etc/os-release"});
+  EXPECT_TRUE(has_line(again.out, "ID=workshop")) << "the next container starts afresh" << again;
+}
+
+// --- signals ----------------------------------------------------------------------------------
+
+// SIGTERM to the runtime, with a PID 1 that ignores it (no handler, as every PID 1): forwarded,
+// then SIGKILL after the grace period (2 s): 137. Before step 5 the runtime just dies and the
+// container lives on (the harness kills it afterwards).
+TEST(Signals, TermStopsAPid1ThatIgnoresItAfterTheGrace) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  Running runtime = start(container_args({"sleep", "1000"}), {.expect_leftovers = step() < 5});
+  ASSERT_GT(runtime.find_process("sleep 1000"), 0) << "`sleep 1000` did not start";
+  const auto sent = std::chrono::steady_clock::now();
+  runtime.signal(SIGTERM);
+  const Result r = runtime.wait(20);
+  const double took = seconds_since(sent);
+  if (step() < 5) {
+    EXPECT_EQ(r.signal, SIGTERM) << r;
+    EXPECT_FALSE(r.leftovers.empty()) << "step " << step() << ": the container outlives its runtime" << r;
+    return;
+  }
+  EXPECT_EQ(r.status, 137) << r;
+  EXPECT_EQ(r.signal, 0) << "the runtime exits, it is not killed" << r;
+  EXPECT_GE(took, 1.5) << "PID 1 gets its grace period first";
+  EXPECT_LT(took, 6.0) << "and is killed soon after";
+  EXPECT_TRUE(r.leftovers.empty()) << r;
+}
+
+// SIGINT, SIGTERM and SIGHUP reach a PID 1 that handles them, at once; its exit status is the
+// container's.
+TEST(Signals, ForwardedToAHandlerInPid1) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    const std::string name = sig == SIGINT ? "INT" : sig == SIGTERM ? "TERM" : "HUP";
+    Running runtime = start(container_args({"sh", "-c", "trap 'echo caught-" + name + "; exit 3' " + name +
+                                                            "; echo ready; sleep 1000 & wait"}),
+                            {.expect_leftovers = step() < 5});
+    ASSERT_TRUE(runtime.wait_for_output("ready")) << name;
+    const auto sent = std::chrono::steady_clock::now();
+    runtime.signal(sig);
+    const Result r = runtime.wait(20);
+    if (step() < 5) {
+      EXPECT_EQ(r.signal, sig) << "step " << step() << ": the runtime dies of it" << r;
+      EXPECT_FALSE(has_line(r.out, "caught-" + name)) << r;
+      continue;
+    }
+    EXPECT_EQ(r.status, 3) << name << r;
+    EXPECT_TRUE(has_line(r.out, "caught-" + name)) << r;
+    EXPECT_LT(seconds_since(sent), 1.5) << "forwarded at once, no grace needed";
+  }
+}
+
+// The runtime killed outright: PDEATHSIG takes PID 1, and with it the whole PID namespace. No
+// process of that namespace is left on the host; the next run removes the stale cgroup.
+TEST(Signals, KilledRuntimeTakesTheContainerAlong) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  Running runtime = start(container_args({"sh", "-c", "sleep 1000 & sleep 1001"}), {.expect_leftovers = step() < 5});
+  const pid_t sleeper = runtime.find_process("sleep 1001");
+  ASSERT_GT(sleeper, 0) << "the container did not start";
+  const std::string ns = pid_namespace_of(sleeper);
+  runtime.signal(SIGKILL);
+  const Result r = runtime.wait();
+  EXPECT_EQ(r.signal, SIGKILL) << r;
+  if (step() < 5) {
+    EXPECT_FALSE(r.leftovers.empty()) << "step " << step() << ": the container outlives its runtime" << r;
+  } else {
+    EXPECT_TRUE(r.leftovers.empty()) << r;
+    EXPECT_TRUE(processes_in(ns).empty()) << "processes of the container's PID namespace " << ns << " live on";
+  }
+  if (step() >= 4) {  // its cgroup stayed behind; the next run of the same program removes it
+    const std::string cgroup = program() + "-" + std::to_string(runtime.pid);
+    EXPECT_FALSE(cgroups_named(cgroup).empty()) << "a runtime killed outright cannot remove " << cgroup;
+    const Result next = container({"true"});
+    EXPECT_EQ(next.status, 0) << next;
+    EXPECT_EQ(cgroups_named(cgroup), std::vector<std::string>{}) << "the next run removes the stale cgroup";
+  }
+}
