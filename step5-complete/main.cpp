@@ -69,18 +69,18 @@ constexpr auto grace = std::chrono::seconds(2);
 // docker's default capabilities, less CAP_MKNOD: docker may allow mknod because its device
 // cgroup refuses to open the node; with no device cgroup here, a node for the host's disk
 // would open. Everything else (CAP_SYS_ADMIN: mount; CAP_NET_ADMIN; CAP_SYS_MODULE ...) goes.
-constexpr int kept_capabilities[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE,     CAP_FSETID,     CAP_FOWNER, CAP_NET_RAW,
-                                     CAP_SETGID, CAP_SETUID,           CAP_SETFCAP,    CAP_SETPCAP,
-                                     CAP_KILL,   CAP_NET_BIND_SERVICE, CAP_SYS_CHROOT, CAP_AUDIT_WRITE};
+constexpr int kept_capabilities[] = {CAP_CHOWN,  CAP_DAC_OVERRIDE, CAP_FSETID,  CAP_FOWNER,           CAP_NET_RAW,
+                                     CAP_SETGID, CAP_SETUID,       CAP_SETFCAP, CAP_SETPCAP,          CAP_SYS_CHROOT,
+                                     CAP_KILL,   CAP_AUDIT_WRITE,  CAP_NET_BIND_SERVICE};
 //! [capabilities]
 
 //! [kernel_paths]
 // docker's lists. Read-only: the kernel's knobs (/proc/sys/kernel/hostname needs no capability
 // at all to write). Masked: files that leak the host's memory, keys or timers, and firmware.
 constexpr const char* read_only_paths[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
-constexpr const char* masked_paths[] = {"/proc/asound",      "/proc/acpi",     "/proc/kcore",      "/proc/keys",
+constexpr const char* masked_paths[] = {"/proc/asound",     "/proc/acpi",        "/proc/kcore",       "/proc/keys",
                                         "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-                                        "/proc/scsi",        "/sys/firmware",  "/sys/devices/virtual/powercap"};
+                                        "/proc/scsi",       "/sys/firmware",     "/sys/devices/virtual/powercap"};
 //! [kernel_paths]
 
 struct Config {
@@ -88,11 +88,11 @@ struct Config {
   std::string rootfs = WORKSHOP_ROOTFS;  // the workshop's built rootfs, set by CMake
   Limits limits;                         // for the container's cgroup (cgroup.hpp)
   std::string hostname = "container";
-  std::vector<std::string> env;      // -e KEY=VALUE, in order
+  std::vector<std::string> env;          // -e KEY=VALUE, in order
   std::string workdir = "/";
-  std::string user = "0:0";          // -u UID[:GID]
-  std::vector<std::string> volumes;  // -v HOSTDIR:DIR[:ro]
-  std::string net = "none";
+  std::string user = "0:0";              // -u UID[:GID]
+  std::vector<std::string> volumes;      // -v HOSTDIR:DIR[:ro]
+  std::string net = "none";              // or "host"
 };
 
 struct User {
@@ -363,8 +363,8 @@ void mount_volumes(const std::vector<Volume>& volumes) {
 
 //! [setup_rootfs]
 void setup_rootfs(const Config& config) {
+  const std::vector<Volume> volumes = open_volumes(config.volumes);  // first: HOSTDIR may be relative
   mount_overlay(config.rootfs);
-  const std::vector<Volume> volumes = open_volumes(config.volumes);
   // pivot_root(".", ".") makes the overlay `/` and stacks the old root on top of it, where
   // the detach at the end takes it away: no put_old directory, nothing of the host left to
   // reach. In between, `/`, `..` and every symlink already resolve inside the container, so

@@ -141,11 +141,16 @@ void reap_orphans() {
 
 // What a runtime left behind: live processes of its process group or below it (orphans that
 // left the group come back to the test, the subreaper, and the host guard reports them).
+// Only descendants of this test process count: once the runtime is reaped its process group id
+// may be reused (pid_max can be as low as 32768) by a process that is none of ours.
 std::vector<pid_t> strays(pid_t runtime) {
   reap_orphans();
+  const auto ours = descendants(getpid());
   std::vector<pid_t> alive;
   for (pid_t pid : descendants(runtime, true))
-    if (!owned().count(pid) && !is_zombie_or_gone(pid)) alive.push_back(pid);
+    if (!owned().count(pid) && !is_zombie_or_gone(pid) &&
+        std::find(ours.begin(), ours.end(), pid) != ours.end())
+      alive.push_back(pid);
   return alive;
 }
 
@@ -529,7 +534,6 @@ void Running::finish() {
     alive = strays(pid);
   }
   for (pid_t p : alive) result_.leftovers.push_back(std::to_string(p) + " " + cmdline_of(p));
-  killpg(pid, SIGKILL);
   for (int round = 0; round < 100 && !alive.empty(); ++round) {
     for (pid_t p : alive) kill(p, SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

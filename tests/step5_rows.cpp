@@ -45,6 +45,14 @@ std::string field(const std::string& text, const std::string& name) {
 
 uint64_t hex(const std::string& text) { return text.empty() ? ~uint64_t{0} : std::stoull(text, nullptr, 16); }
 
+// Prepended to every script that attacks: it stops at once (exit 99) unless it runs as PID 1 of
+// a PID namespace, in mount and UTS namespaces other than the test's. Run against a runtime
+// without them (step 1, or a broken step 5), an attack would otherwise hit the host itself.
+std::string only_in_namespaces() {
+  return "[ $$ = 1 ] && [ \"$(readlink /proc/self/ns/mnt)\" != '" + own_namespace("mnt") +
+         "' ] && [ \"$(readlink /proc/self/ns/uts)\" != '" + own_namespace("uts") + "' ] || exit 99; ";
+}
+
 // One mountinfo line: the fields a case looks at.
 struct Mount {
   std::string device;       // "major:minor"
@@ -256,7 +264,7 @@ TEST(World, SysIsReadOnly) {
   ASSERT_NE(sys, nullptr) << "a sysfs at /sys";
   EXPECT_EQ(sys->type, "sysfs");
   EXPECT_TRUE(read_only(sys)) << sys->options;
-  const Result r = shell("cat /sys/class/net/lo/mtu > /sys/class/net/lo/mtu && echo written; true");
+  const Result r = shell(only_in_namespaces() + "cat /sys/class/net/lo/mtu > /sys/class/net/lo/mtu && echo written; true");
   EXPECT_FALSE(has_line(r.out, "written")) << r;
   EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r;
 }
@@ -387,7 +395,7 @@ TEST(Privileges, MountAndMknodAreRefused) {
         << "step " << step() << ": root may mount and mknod (the matrix says no)" << r;
     return;
   }
-  const Result r = shell(
+  const Result r = shell(only_in_namespaces() +
       "mount -t tmpfs none /mnt && echo mounted; "
       "mount -o remount,rw /proc/sys && echo remounted; "
       "umount /proc/timer_list && echo unmasked; umount -l /proc/acpi && echo unmasked; "
@@ -410,7 +418,7 @@ TEST(Privileges, KernelKnobsAreReadOnly) {
     return;
   }
   const std::string name = unique_name("knob");
-  const Result r = shell("echo " + name + " > /proc/sys/kernel/hostname; hostname");
+  const Result r = shell(only_in_namespaces() + "echo " + name + " > /proc/sys/kernel/hostname; hostname");
   if (step() < 5) {
     EXPECT_EQ(lines(r.out).at(0), name) << "step " << step() << ": /proc/sys is writable" << r;
     return;
@@ -484,7 +492,7 @@ TEST(Overlay, RootfsOnDiskNeverChanges) {
   // Writing below would damage the shared rootfs (or the host) if `/` were still the disk.
   ASSERT_NE(root->device, disk) << "`/` is the rootfs on disk itself: not writing into it";
   const std::string before = tree_fingerprint(rootfs());
-  const Result r = shell(
+  const Result r = shell(only_in_namespaces() +
       "echo changed > /etc/os-release && mkdir -p /new/dir && echo new > /new/dir/file && "
       "chmod 700 /bin && rm -f /etc/passwd && ln -s /nowhere /etc/group2 && "
       "cat /etc/os-release /new/dir/file && ls /etc/passwd 2>&1; stat -c %a /bin; rm -f /bin/busybox");
