@@ -60,8 +60,8 @@ constexpr const char* child_marker = "WORKSHOP_CHILD";
 
 //! [grace]
 // How long PID 1 may take to exit after a forwarded signal before it is SIGKILLed: enough
-// for a program that handles SIGTERM to finish writing; short enough that a Ctrl-C typed at
-// the runtime does not look ignored. (`docker stop` waits 10 s.)
+// for a program that handles SIGTERM to finish writing; short enough that whoever stops the
+// runtime (kill, systemd, a Ctrl-C) is not kept waiting. (`docker stop` waits 10 s.)
 constexpr auto grace = std::chrono::seconds(2);
 //! [grace]
 
@@ -196,8 +196,9 @@ int wait_for(pid_t pid, const sigset_t& signals) {
 //! [parent]
 // `run`: re-execute this program as `child` with the same arguments, and wait.
 int parent(const Config& config, int argc, char** argv) {
-  if (struct stat st {}; stat(config.rootfs.c_str(), &st) == -1 || !S_ISDIR(st.st_mode))
-    fail("rootfs '" + config.rootfs + "' is not a directory (build it with 'cmake --build build --target rootfs' or pass --rootfs DIR)");
+  if (struct stat st {}; stat((config.rootfs + "/proc").c_str(), &st) == -1 || !S_ISDIR(st.st_mode))
+    fail("rootfs '" + config.rootfs + "' is not a root filesystem: it has no /proc (build one with "
+         "'cmake --build build --target rootfs' or pass --rootfs DIR)");
   std::vector<std::string> args{program, "child"};
   args.insert(args.end(), argv + 2, argv + argc);  // everything after `run`
   int go[2];  // the child waits on go[0] until it is in its cgroup (wait_for_cgroup)
@@ -485,7 +486,7 @@ std::vector<std::string> container_environment(const Config& config, const User&
   // The new mount namespace starts as a copy of the host's, sharing its propagation:
   // on a systemd host ("/" shared) a mount made here would appear on the host too.
   must(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make mounts private");
-  umask(022);  // docker's: with the caller's 077, `/` and /tmp would shut other users out
+  umask(022);  // docker's: with the caller's 077, `/` (see mount_overlay) would shut out -u users
   setup_rootfs(config);
   must(sethostname(config.hostname.data(), config.hostname.size()), "sethostname");
   if (config.net == "none") bring_up_loopback();
@@ -549,9 +550,15 @@ std::string parse_cpus(std::string& value) {
 // Each option's value is checked while parsing, before anything exists: a bad one is one
 // line and exit status 125.
 std::string check_hostname(const std::string& name) {
-  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
-  const bool valid = !name.empty() && name.size() <= 64 && alnum(name.front()) && alnum(name.back()) &&
-                     std::all_of(name.begin(), name.end(), [&](char c) { return alnum(c) || c == '-' || c == '.'; });
+  // RFC 1123: labels of letters, digits and '-', neither starting nor ending with '-', joined by '.'.
+  bool valid = !name.empty() && name.size() <= 64;
+  for (size_t start = 0; valid && start <= name.size();) {
+    const size_t end = std::min(name.find('.', start), name.size());
+    const std::string_view label(name.data() + start, end - start);
+    valid = !label.empty() && label.front() != '-' && label.back() != '-' &&
+            std::all_of(label.begin(), label.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-'; });
+    start = end + 1;
+  }
   return valid ? "" : "'" + name + "' is not a valid hostname: use at most 64 letters, digits, '-' and '.'";
 }
 

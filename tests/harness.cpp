@@ -555,12 +555,16 @@ void Running::finish() {
   }
 }
 
-// Removes the empty cgroup directories that appeared since start(), deepest first, and lists them
-// as leftovers. rmdir may fail with EBUSY for a moment after the last process left: retry.
+// Removes the empty cgroup directories named for the program under test (e.g. step4-cgroups-42)
+// that appeared since start(), deepest first, and lists them as leftovers. Nobody else's: other
+// programs on the host create and remove cgroups too. rmdir may fail with EBUSY for a moment
+// after the last process left: retry.
 void Running::remove_new_cgroups() {
   std::vector<std::string> fresh;
   for (const auto& dir : cgroup_dirs())
-    if (!cgroups_before_.count(dir) && !holds_processes(dir)) fresh.push_back(dir);
+    if (!cgroups_before_.count(dir) && !holds_processes(dir) &&
+        std::filesystem::path(dir).filename().string().rfind(program(), 0) == 0)
+      fresh.push_back(dir);
   std::sort(fresh.rbegin(), fresh.rend());  // children sort after their parents
   for (const auto& dir : fresh) {
     for (int attempt = 0; attempt < 20 && rmdir(dir.c_str()) != 0 && errno == EBUSY; ++attempt)

@@ -572,7 +572,6 @@ TEST(Signals, KilledRuntimeTakesTheContainerAlong) {
   }
   if (step() >= 4) {  // its cgroup stayed behind; the next run of the same program removes it
     const std::string cgroup = program() + "-" + std::to_string(runtime.pid);
-    EXPECT_FALSE(cgroups_named(cgroup).empty()) << "a runtime killed outright cannot remove " << cgroup;
     const Result next = container({"true"});
     EXPECT_EQ(next.status, 0) << next;
     EXPECT_EQ(cgroups_named(cgroup), std::vector<std::string>{}) << "the next run removes the stale cgroup";
