@@ -106,7 +106,7 @@ Cgroup::Cgroup(const std::string& program, const Limits& limits, pid_t child) : 
       // caller's own cgroup holds the caller, so the container's goes under a parent of the
       // workshop's own, as docker's cgroupfs driver does, with the controllers enabled on
       // the way down: in the root (exempt from the rule), then in that parent.
-      make(workshop_cgroup, name);
+      make(workshop_cgroup, name);  // first: while it exists, no other run removes the parent
       for (const std::string dir : {cgroup_root, workshop_cgroup})
         for (const std::string controller : controllers)
           check(write_file(dir + "/cgroup.subtree_control", "+" + controller), "enable " + controller + " in " + dir + "/cgroup.subtree_control");

@@ -84,12 +84,12 @@ bool remove_cgroup(const std::string& dir) {
 // named PROGRAM-PID whose PID is gone (or is its own) once no process is left inside.
 void remove_stale_cgroups(const std::string& parent, const std::string& program) {
   const std::string prefix = program + "-";
-  std::error_code ignored;
-  for (const auto& entry : std::filesystem::directory_iterator(parent, ignored)) {
-    const std::string name = entry.path().filename();
+  std::error_code error;  // a parent that cannot be read has nothing to sweep
+  for (std::filesystem::directory_iterator it(parent, error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename();
     const pid_t pid = name.starts_with(prefix) ? std::atoi(name.c_str() + prefix.size()) : 0;
     const bool runtime_gone = pid > 0 && (pid == getpid() || (kill(pid, 0) == -1 && errno == ESRCH));
-    if (runtime_gone && read_file(entry.path() / "cgroup.procs").empty()) remove_cgroup(entry.path());
+    if (runtime_gone && read_file(it->path() / "cgroup.procs").empty()) remove_cgroup(it->path());
   }
 }
 //! [remove_cgroup]
@@ -106,7 +106,7 @@ Cgroup::Cgroup(const std::string& program, const Limits& limits, pid_t child) : 
       // caller's own cgroup holds the caller, so the container's goes under a parent of the
       // workshop's own, as docker's cgroupfs driver does, with the controllers enabled on
       // the way down: in the root (exempt from the rule), then in that parent.
-      make(workshop_cgroup, name);
+      make(workshop_cgroup, name);  // first: while it exists, no other run removes the parent
       for (const std::string dir : {cgroup_root, workshop_cgroup})
         for (const std::string controller : controllers)
           check(write_file(dir + "/cgroup.subtree_control", "+" + controller), "enable " + controller + " in " + dir + "/cgroup.subtree_control");

@@ -6,7 +6,7 @@
 //              WORKSHOP_SNIPPETS, the snippet tool (build/docs/tools/snippets);
 //              WORKSHOP_DOCS_HTML, the built site (build/docs/html). When the site has not been
 //              built, its cases skip with the reason, except under CI=true, where they fail.
-#include <gtest/gtest.h>
+#include "harness.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -29,21 +29,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
+using workshop::read_file;
 
 std::string env(const char* name) {
   const char* value = std::getenv(name);
   return value != nullptr ? value : "";
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 void write_file(const fs::path& path, const std::string& text) {
@@ -344,12 +334,9 @@ Site built_site() {
   return site;
 }
 
-#define REQUIRE_SITE(site)                                                              \
-  do {                                                                                  \
-    if (!(site).missing.empty()) {                                                      \
-      if (in_ci()) GTEST_FAIL() << (site).missing << " (CI=true: not skipped)";         \
-      GTEST_SKIP() << (site).missing;                                                   \
-    }                                                                                   \
+#define REQUIRE_SITE(site)                                                 \
+  do {                                                                     \
+    if (!(site).missing.empty()) WORKSHOP_SKIP_OR_FAIL_((site).missing);   \
   } while (0)
 
 // The ids and names a page defines, for links to #fragments.

@@ -3,7 +3,7 @@
 //
 // Environment: WORKSHOP_ROOTFS, the built rootfs (e.g. build/rootfs);
 //              WORKSHOP_SOURCE_DIR, the workshop's source tree (for rootfs/build-rootfs.sh).
-#include <gtest/gtest.h>
+#include "harness.hpp"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,32 +22,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Outside CI a case that cannot run skips with the reason; under CI=true that would hide a
-// missing check, so it fails instead.
-bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && std::string(ci) == "true";
-}
-#define ROOTFS_SKIP_OR_FAIL(reason)                                            \
-  do {                                                                         \
-    if (in_ci()) GTEST_FAIL() << (reason) << " (CI=true: not skipped)";        \
-    GTEST_SKIP() << (reason);                                                  \
-  } while (0)
+using workshop::has_line;
+using workshop::read_file;
 
 std::string env(const char* name) {
   const char* value = std::getenv(name);
   return value != nullptr ? value : "";
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-bool has_line(const std::string& text, const std::string& line) {
-  return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
 }
 
 std::string quote(const std::string& word) {  // for sh: 'it'\''s'
@@ -118,7 +98,7 @@ class ToolRootfsBuilt : public testing::Test {
  protected:
   void SetUp() override {
     if (env("WORKSHOP_ROOTFS").empty())
-      ROOTFS_SKIP_OR_FAIL("WORKSHOP_ROOTFS is not set (the built rootfs, e.g. build/rootfs)");
+      WORKSHOP_SKIP_OR_FAIL_("WORKSHOP_ROOTFS is not set (the built rootfs, e.g. build/rootfs)");
     root = env("WORKSHOP_ROOTFS");
     ASSERT_TRUE(fs::is_directory(root))
         << root << " is not a directory (build it: cmake --build build --target rootfs)";
@@ -180,7 +160,7 @@ TEST_F(ToolRootfsBuilt, IsAFewMegabytes) {
 }
 
 TEST_F(ToolRootfsBuilt, ShellRunsInsideAndKnowsTheUsers) {
-  if (geteuid() != 0) ROOTFS_SKIP_OR_FAIL("chroot needs root");
+  if (geteuid() != 0) WORKSHOP_SKIP_OR_FAIL_("chroot needs root");
   // Runs only if busybox is static: the rootfs has no ld.so and no libc.
   const Shell run = sh("chroot " + quote(root.string()) + " /bin/sh -c 'id; id nobody'");
   EXPECT_EQ(run.status, 0) << run.output;
@@ -195,7 +175,7 @@ class ToolRootfsScript : public testing::Test {
  protected:
   void SetUp() override {
     if (env("WORKSHOP_SOURCE_DIR").empty())
-      ROOTFS_SKIP_OR_FAIL("WORKSHOP_SOURCE_DIR is not set (the workshop's source tree)");
+      WORKSHOP_SKIP_OR_FAIL_("WORKSHOP_SOURCE_DIR is not set (the workshop's source tree)");
     script = fs::path(env("WORKSHOP_SOURCE_DIR")) / "rootfs/build-rootfs.sh";
     ASSERT_TRUE(fs::is_regular_file(script)) << script << " not found";
     ASSERT_FALSE(temp.path.empty()) << "cannot create a scratch directory";

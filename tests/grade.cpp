@@ -1,0 +1,403 @@
+// Grading: the shared suite as a report card for a container a learner wrote.
+//
+//   sudo ./workshop grade 3 path/to/my-step3       (the script sets the environment below)
+//   WORKSHOP_STEP=3 WORKSHOP_BINARY=path/to/my-step3 WORKSHOP_ROOTFS=build/rootfs
+//     WORKSHOP_SOURCE_DIR=. build/bin/workshop-tests --grade [--grade-log=FILE]
+//
+// runs the cases ctest runs for that step (the same filter: tests/CMakeLists.txt hands it to this
+// file) and, instead of gtest's line per case, prints one line per row of the contract's matrix
+// (workshop-contract.md, section 6) and per rule of the command line, the exit status and the
+// host (sections 4, 5, 7): met, or not yet, with the failed cases and what to read. gtest's whole
+// output, every failure's details included, goes to the log file named at the end.
+// Exit status: 0 when every row is met, 1 when one is not, 2 when grading cannot start.
+//
+// A case counts for the row its suite stands for: one table, `suites` below. ToolGrade checks
+// that every suite compiled into workshop-tests is in it, and that every row points at code
+// that exists.
+#include "harness.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace workshop {
+namespace {
+
+// --- the rows ---------------------------------------------------------------------------------
+
+struct Row {
+  std::string_view id;
+  int from_step;            // the first step whose cell is "yes"
+  std::string_view title;   // the contract's words, short
+  std::string_view read;    // "FOLDER/FILE#REGION": the chapter of FOLDER, where it shows that
+                            // snippet region of the source ("" for the host rule)
+};
+
+// The matrix (section 6), in the contract's order.
+constexpr Row matrix[] = {
+    {"run", 1, "runs COMMAND with its args; stdin, stdout, stderr attached", "step1-skeleton/main.cpp#parent"},
+    {"hostname", 2, "a hostname of its own", "step2-namespaces/main.cpp#clone_flags"},
+    {"pid1", 2, "COMMAND is PID 1", "step2-namespaces/main.cpp#clone_flags"},
+    {"mounts", 2, "mounts of its own, also when the host's / is shared", "step2-namespaces/main.cpp#child"},
+    {"rootfs", 3, "/ is the rootfs", "step3-rootfs/main.cpp#setup_rootfs"},
+    {"proc", 3, "/proc is the container's own", "step3-rootfs/main.cpp#setup_rootfs"},
+    {"cgroup", 4, "a cgroup of its own with the limits asked for, enforced, removed at exit", "step4-cgroups/cgroup.cpp#create_cgroup"},
+    {"old-root", 5, "the old root is gone", "step5-complete/main.cpp#setup_rootfs"},
+    {"world", 5, "the world set up: /dev, /sys, /tmp, hostname, network, IPC and cgroup namespaces, environment", "step5-complete/main.cpp#mount_dev"},
+    {"privileges", 5, "privileges cut as docker does", "step5-complete/main.cpp#drop_capabilities"},
+    {"overlay", 5, "the rootfs on disk never changes", "step5-complete/main.cpp#mount_overlay"},
+    {"killed", 1, "a command killed from outside gives 128+N", "step1-skeleton/main.cpp#parent"},
+    {"stop", 5, "Ctrl-C or SIGTERM stops it; a killed runtime leaves nothing behind", "step5-complete/main.cpp#wait_for"},
+};
+
+// The command line (section 4), the exit status and errors (5), the host after the tests (7).
+constexpr Row rules[] = {
+    {"cli", 1, "run [OPTIONS] COMMAND, --help, a hidden child", "step1-skeleton/main.cpp#child"},
+    {"errors", 1, "exit status 125, 126, 127, and errors in one line", "step1-skeleton/main.cpp#child"},
+    {"rootfs-option", 3, "--rootfs DIR", "step3-rootfs/main.cpp#parent"},
+    {"limits", 4, "--memory, --pids, --cpus", "step4-cgroups/main.cpp#parse_limits"},
+    {"options", 5, "--hostname, -e, -w, -u, -v, --net", "step5-complete/main.cpp#checks"},
+    {"host", 1, "the host is left as it was: mounts, hostname, cgroups, processes", ""},
+};
+
+// --- the table: which row a case counts for -----------------------------------------------------
+
+struct Suite {
+  std::string_view name;  // a suite, or Suite.Case for one case of it
+  int from_step;          // counts for `row` from this step on (the entry with the highest
+                          // from_step not above the graded step wins; a case's over its suite's)
+  std::string_view row;
+};
+
+// Suites named Tool... and Exercise... are not graded: no step's filter runs them.
+constexpr Suite suites[] = {
+    {"Run", 1, "run"},
+    {"Stdin", 1, "run"},
+    {"Output", 1, "run"},
+    {"Hostname", 1, "hostname"},
+    {"Pid1", 1, "pid1"},
+    {"Mounts", 1, "mounts"},
+    {"Rootfs", 1, "rootfs"},
+    // Where a host file is reachable: at its own path (steps 1-2), through /.pivot_root (3-4),
+    // nowhere (5). Before step 5 that shows where `/` is.
+    {"OldRoot", 1, "rootfs"},
+    {"OldRoot", 5, "old-root"},
+    {"Proc", 1, "proc"},
+    {"Cgroup", 1, "cgroup"},
+    {"OldRootGone", 1, "old-root"},
+    {"World", 1, "world"},
+    {"Privileges", 1, "privileges"},
+    {"Step5Attacks", 5, "privileges"},
+    {"Overlay", 1, "overlay"},
+    {"Step5Overlay", 5, "overlay"},
+    {"KilledFromOutside", 1, "killed"},
+    {"StopRuntime", 1, "stop"},
+    {"Signals", 1, "stop"},
+    {"Step5Terminal", 5, "stop"},
+    {"Step5Load", 5, "stop"},
+    {"Cli", 1, "cli"},
+    {"Cli.HelpOnRun", 3, "rootfs-option"},  // from step 3 it also wants --rootfs in `run --help`
+    {"ExitStatus", 1, "errors"},
+    {"Errors", 1, "errors"},
+    {"NotRoot", 1, "errors"},
+    {"Step3Rootfs", 3, "rootfs-option"},
+    {"Step4Cgroups", 4, "limits"},
+    {"Step5Options", 5, "options"},
+    {"Step5BadOptions", 5, "options"},
+};
+
+bool graded(std::string_view suite) { return !suite.starts_with("Tool") && !suite.starts_with("Exercise"); }
+
+// The first step whose filter runs `suite`: M for Step<M>..., else 1.
+int first_step_of(std::string_view suite) {
+  if (suite.size() > 4 && suite.starts_with("Step") && suite[4] >= '1' && suite[4] <= '5') return suite[4] - '0';
+  return 1;
+}
+
+const Row* find_row(std::string_view id) {
+  for (const Row& row : matrix)
+    if (row.id == id) return &row;
+  for (const Row& row : rules)
+    if (row.id == id) return &row;
+  return nullptr;
+}
+
+// The row case `suite`.`name` counts for at `step`, or nullptr ("other": not in the table).
+const Row* row_of(std::string_view suite, std::string_view name, int step) {
+  const std::string full = std::string(suite) + "." + std::string(name);
+  for (const std::string_view key : {std::string_view(full), suite}) {
+    const Suite* best = nullptr;
+    for (const Suite& entry : suites)
+      if (entry.name == key && entry.from_step <= step && (!best || entry.from_step > best->from_step)) best = &entry;
+    if (best) return find_row(best->row);
+  }
+  return nullptr;
+}
+
+// The filter ctest uses for step N (tests/CMakeLists.txt passes the five, space-separated).
+std::string step_filter(int step) {
+  std::istringstream filters(WORKSHOP_STEP_FILTERS);
+  std::string filter;
+  for (int n = 1; n <= step; ++n) filters >> filter;
+  return filter;
+}
+
+// --- the report ---------------------------------------------------------------------------------
+
+struct Outcome {
+  std::vector<std::string> failed, skipped, passed;  // case names; skipped with the reason
+};
+
+class Grader : public testing::EmptyTestEventListener {
+ public:
+  Grader(int step, std::string log, FILE* out) : step_(step), log_(std::move(log)), out_(out) {}
+
+  int exit_status() const { return exit_status_; }
+
+  void OnTestProgramStart(const testing::UnitTest& unit) override {
+    start_ = std::chrono::steady_clock::now();
+    total_ = unit.test_to_run_count();
+    std::fprintf(out_, "Grading %s as step %d: %d cases (the whole log: %s)\n", binary().c_str(), step_, total_,
+                 log_.c_str());
+    std::fflush(out_);
+  }
+
+  void OnTestStart(const testing::TestInfo& info) override {
+    ++started_;
+    if (!isatty(fileno(out_))) return;
+    std::fprintf(out_, "\r\033[K  [%d/%d] %s.%s", started_, total_, info.test_suite_name(), info.name());
+    std::fflush(out_);
+  }
+
+  void OnTestEnd(const testing::TestInfo& info) override {
+    const std::string name = std::string(info.test_suite_name()) + "." + info.name();
+    const Row* row = row_of(info.test_suite_name(), info.name(), step_);
+    Outcome& outcome = outcomes_[std::string(row ? row->id : "other")];
+    const testing::TestResult& result = *info.result();
+    if (result.Failed()) {
+      outcome.failed.push_back(name);
+    } else if (result.Skipped()) {
+      std::string reason;
+      for (int i = 0; i < result.total_part_count(); ++i)
+        if (result.GetTestPartResult(i).skipped()) reason = first_line(result.GetTestPartResult(i).message());
+      outcome.skipped.push_back(name + (reason.empty() ? "" : " (" + reason + ")"));
+    } else {
+      outcome.passed.push_back(name);
+    }
+  }
+
+  void OnTestProgramEnd(const testing::UnitTest& unit) override {
+    if (isatty(fileno(out_))) std::fprintf(out_, "\r\033[K");
+    const testing::TestResult& host = unit.ad_hoc_test_result();  // the host guard's findings
+    for (int i = 0; i < host.total_part_count(); ++i)
+      if (host.GetTestPartResult(i).failed())
+        outcomes_["host"].failed.push_back(first_line(host.GetTestPartResult(i).message()));
+    if (!host.Failed()) outcomes_["host"].passed.push_back("host guard");
+
+    std::fprintf(out_, "\nWhat each step isolates (workshop-contract.md, section 6):\n");
+    for (const Row& row : matrix) print_row(row);
+    std::fprintf(out_, "The command line, exit status and host (sections 4, 5, 7):\n");
+    for (const Row& row : rules) print_row(row);
+    if (outcomes_.count("other")) print_other(outcomes_["other"]);
+
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start_);
+    std::fprintf(out_, "(✓ met, ✗ not yet, ? not checked, · a later step's row: its \"no\" is checked)\n\n");
+    if (not_met_.empty()) {
+      std::fprintf(out_, "All %d rows met.\n", graded_rows_);
+    } else {
+      std::string titles;
+      for (const auto& title : not_met_) titles += (titles.empty() ? "" : "; ") + title;
+      std::fprintf(out_, "Not yet met (%zu of %d): %s\n", not_met_.size(), graded_rows_, titles.c_str());
+    }
+    std::fprintf(out_, "%d cases in %lld s. Every failure in detail: %s\n", started_,
+                 static_cast<long long>(seconds.count()), log_.c_str());
+    std::fflush(out_);
+    exit_status_ = not_met_.empty() ? 0 : 1;
+  }
+
+ private:
+  static std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+  // The names, comma-separated, in lines of at most 100 columns below a 15-column label.
+  static std::string join(const std::vector<std::string>& names) {
+    std::string text;
+    size_t column = 15;
+    for (size_t i = 0; i < names.size(); ++i) {
+      const std::string item = names[i] + (i + 1 < names.size() ? "," : "");
+      if (i > 0 && column + 1 + item.size() > 100) {
+        text += "\n" + std::string(15, ' ');
+        column = 15;
+      } else if (i > 0) {
+        text += " ";
+        ++column;
+      }
+      text += item;
+      column += item.size();
+    }
+    return text;
+  }
+
+  // "read step3-rootfs/README.md, where it shows setup_rootfs (step3-rootfs/main.cpp)".
+  static std::string what_to_read(const Row& row) {
+    if (row.read.empty()) return "the \"host guard:\" lines of the log say what was left behind";
+    const std::string_view path = row.read.substr(0, row.read.find('#'));
+    const std::string_view folder = path.substr(0, path.find('/'));
+    return std::string(folder) + "/README.md, where it shows " + std::string(row.read.substr(row.read.find('#') + 1)) +
+           " (" + std::string(path) + ")";
+  }
+
+  // ✓ met, ✗ not yet (with the failed cases), ? not checked (skipped, or no case ran), and
+  // · for a row of a later step whose "no" this step shows as it should.
+  void print_row(const Row& row) {
+    const Outcome& outcome = outcomes_[std::string(row.id)];
+    const bool due = row.from_step <= step_;
+    if (due) ++graded_rows_;
+    std::string mark = "✓", note;
+    if (!outcome.failed.empty()) {
+      mark = "✗";
+      if (!due) note = " (step " + std::to_string(row.from_step) + "; step " + std::to_string(step_) + " shows its \"no\" otherwise)";
+    } else if (!outcome.skipped.empty() || (due && outcome.passed.empty())) {
+      mark = "?";
+      note = outcome.skipped.empty() ? " (no case ran)" : " (not checked: skipped)";
+    } else if (!due) {
+      mark = "·";
+      note = " (step " + std::to_string(row.from_step) + ")";
+    }
+    std::fprintf(out_, "  %s %s%s\n", mark.c_str(), std::string(row.title).c_str(), note.c_str());
+    if (mark == "✗" || mark == "?") {
+      not_met_.emplace_back(row.title);
+      if (!due) ++graded_rows_;  // a "no" shown wrongly counts too
+      if (!outcome.failed.empty()) std::fprintf(out_, "      failed:  %s\n", join(outcome.failed).c_str());
+      if (!outcome.skipped.empty()) std::fprintf(out_, "      skipped: %s\n", join(outcome.skipped).c_str());
+      std::fprintf(out_, "      read:    %s\n", what_to_read(row).c_str());
+    }
+  }
+
+  void print_other(const Outcome& outcome) {
+    ++graded_rows_;
+    const bool met = outcome.failed.empty() && outcome.skipped.empty();
+    std::fprintf(out_, "Other (suites missing from the table in tests/grade.cpp):\n  %s other cases\n", met ? "✓" : "✗");
+    if (met) return;
+    not_met_.emplace_back("other cases");
+    if (!outcome.failed.empty()) std::fprintf(out_, "      failed:  %s\n", join(outcome.failed).c_str());
+    if (!outcome.skipped.empty()) std::fprintf(out_, "      skipped: %s\n", join(outcome.skipped).c_str());
+  }
+
+  int step_;
+  std::string log_;
+  FILE* out_;
+  std::map<std::string, Outcome> outcomes_;  // by row id
+  std::vector<std::string> not_met_;
+  int graded_rows_ = 0, total_ = 0, started_ = 0, exit_status_ = 1;
+  std::chrono::steady_clock::time_point start_;
+};
+
+Grader* grader = nullptr;
+
+[[noreturn]] void cannot_grade(const std::string& why) {
+  std::fprintf(stderr, "workshop-tests --grade: %s\n", why.c_str());
+  std::exit(2);
+}
+
+}  // namespace
+
+// --grade [--grade-log=FILE], after InitGoogleTest: true when grading (the flags are removed).
+bool start_grading(int& argc, char** argv) {
+  bool grading = false;
+  std::string log;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--grade")
+      grading = true;
+    else if (arg.starts_with("--grade-log="))
+      log = arg.substr(std::strlen("--grade-log="));
+    else
+      argv[kept++] = argv[i];
+  }
+  argc = kept;
+  if (!grading) return false;
+
+  int graded_step = 0;
+  try {
+    graded_step = step();
+    if (access(binary().c_str(), X_OK) != 0) cannot_grade("WORKSHOP_BINARY='" + binary() + "' is not executable");
+  } catch (const std::exception& e) {
+    cannot_grade(e.what());
+  }
+  if (log.empty()) log = "/tmp/workshop-grade-step" + std::to_string(graded_step) + ".log";
+  log = std::filesystem::absolute(log).string();
+  if (GTEST_FLAG_GET(filter) == "*") GTEST_FLAG_SET(filter, step_filter(graded_step));
+
+  // gtest's own output, and whatever a case prints, go to the log: fd 1 becomes the log file.
+  // The report goes to what fd 1 was.
+  const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log_fd == -1) cannot_grade("cannot write the log " + log + ": " + std::strerror(errno));
+  std::fflush(stdout);
+  FILE* report = fdopen(fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3), "w");
+  if (report == nullptr || dup2(log_fd, STDOUT_FILENO) == -1) cannot_grade(std::string("stdout: ") + std::strerror(errno));
+  close(log_fd);
+
+  grader = new Grader(graded_step, log, report);
+  testing::UnitTest::GetInstance()->listeners().Append(grader);  // gtest owns it
+  return true;
+}
+
+// The exit status of a graded run: 0 when every row is met, else 1.
+int graded_exit_status() { return grader ? grader->exit_status() : 1; }
+
+}  // namespace workshop
+
+// --- the table cannot rot -------------------------------------------------------------------------
+
+using namespace workshop;
+
+// Every suite compiled into workshop-tests counts for a row at every step that runs it.
+TEST(ToolGrade, EverySuiteIsInTheTable) {
+  const testing::UnitTest& unit = *testing::UnitTest::GetInstance();
+  std::vector<std::string> missing;
+  for (int i = 0; i < unit.total_test_suite_count(); ++i) {
+    const testing::TestSuite& suite = *unit.GetTestSuite(i);
+    if (!graded(suite.name())) continue;
+    for (int j = 0; j < suite.total_test_count(); ++j)
+      for (int step = first_step_of(suite.name()); step <= 5; ++step)
+        if (row_of(suite.name(), suite.GetTestInfo(j)->name(), step) == nullptr)
+          missing.push_back(std::string(suite.name()) + "." + suite.GetTestInfo(j)->name() + " at step " + std::to_string(step));
+  }
+  EXPECT_EQ(missing, std::vector<std::string>{}) << "add these suites to `suites` in tests/grade.cpp";
+}
+
+// Every entry names a row; every row has cases; what it says to read exists.
+TEST(ToolGrade, EveryRowHasCasesAndPointsAtCodeThatExists) {
+  for (const Suite& entry : suites) EXPECT_NE(find_row(entry.row), nullptr) << entry.name << " -> " << entry.row;
+  auto check = [](const Row& row) {
+    EXPECT_TRUE(row.id == "host" || std::ranges::any_of(suites, [&](const Suite& s) { return s.row == row.id; }))
+        << "no suite checks the row " << row.id;
+    if (row.read.empty()) return;
+    const std::string path = source_dir() + "/" + std::string(row.read.substr(0, row.read.find('#')));
+    const std::string marker = "//! [" + std::string(row.read.substr(row.read.find('#') + 1)) + "]";
+    EXPECT_NE(read_file(path).find(marker), std::string::npos) << row.id << ": no " << marker << " in " << path;
+  };
+  for (const Row& row : matrix) check(row);
+  for (const Row& row : rules) check(row);
+}
+
+// The filters come from tests/CMakeLists.txt, the same ctest registers each step with.
+TEST(ToolGrade, StepFiltersLeaveOutToolsExercisesAndLaterSteps) {
+  for (int step = 1; step <= 5; ++step) {
+    const std::string filter = step_filter(step);
+    EXPECT_TRUE(filter.starts_with("-Tool*:Exercise*")) << filter;
+    for (int later = 1; later <= 5; ++later)
+      EXPECT_EQ(filter.find("Step" + std::to_string(later) + "*") != std::string::npos, later > step) << filter;
+  }
+}
