@@ -684,6 +684,15 @@ std::vector<std::string> lines(const std::string& text) {
   return result;
 }
 
+std::string field(const std::string& text, const std::string& name) {
+  for (const auto& line : lines(text))
+    if (line.starts_with(name + ":")) {
+      const auto value = line.find_first_not_of(" \t", name.size() + 1);
+      return value == std::string::npos ? "" : line.substr(value);
+    }
+  return "";
+}
+
 std::string last_line(const std::string& text) {
   const auto all = lines(text);
   return all.empty() ? "" : all.back();

@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -139,6 +140,11 @@ bool is_alive(pid_t pid);
 std::vector<std::string> lines(const std::string& text);
 bool has_line(const std::string& text, const std::string& line);
 std::string last_line(const std::string& text);  // "" when there is none
+// "Name:\tvalue" lines, as in /proc/PID/status: the value of `name`, "" when absent.
+std::string field(const std::string& text, const std::string& name);
+// docker's default capabilities less CAP_MKNOD (bit 27): CHOWN DAC_OVERRIDE FOWNER FSETID KILL
+// SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT AUDIT_WRITE SETFCAP (step 5 keeps these).
+constexpr uint64_t docker_capabilities_without_mknod = 0xa00425fb;
 // A name unique to this test process and call, e.g. "workshop-probe-1234-7".
 std::string unique_name(const std::string& prefix = "workshop-probe");
 // A directory made on the host for the duration of a test, removed (if empty) at scope exit.

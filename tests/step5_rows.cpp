@@ -28,20 +28,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// docker's default capabilities less CAP_MKNOD (bit 27): CHOWN DAC_OVERRIDE FOWNER FSETID KILL
-// SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT AUDIT_WRITE SETFCAP.
-constexpr uint64_t docker_without_mknod = 0xa00425fb;
 constexpr uint64_t cap_sys_admin = uint64_t{1} << 21, cap_mknod = uint64_t{1} << 27;
 
-// "Name:\tvalue" lines, as in /proc/PID/status: the value of `name`, "" when absent.
-std::string field(const std::string& text, const std::string& name) {
-  for (const auto& line : lines(text))
-    if (line.starts_with(name + ":")) {
-      const auto value = line.find_first_not_of(" \t", name.size() + 1);
-      return value == std::string::npos ? "" : line.substr(value);
-    }
-  return "";
-}
 
 uint64_t hex(const std::string& text) { return text.empty() ? ~uint64_t{0} : std::stoull(text, nullptr, 16); }
 
@@ -370,7 +358,7 @@ TEST(Privileges, CapabilitiesAreDockersWithoutMknod) {
     EXPECT_TRUE(hex(field(r.out, "CapEff")) & cap_sys_admin) << r;
     return;
   }
-  const uint64_t expected = docker_without_mknod & hex(field(host, "CapBnd"));
+  const uint64_t expected = docker_capabilities_without_mknod & hex(field(host, "CapBnd"));
   for (const char* set : {"CapBnd", "CapPrm", "CapEff"})
     EXPECT_EQ(hex(field(r.out, set)), expected) << set << r;
   EXPECT_EQ(hex(field(r.out, "CapInh")), 0u) << r;
