@@ -160,7 +160,7 @@ std::optional<Volume> parse_volume(const std::string& text) {
   }
   volume.dir = std::filesystem::path(volume.dir).lexically_normal().string();
   while (volume.dir.size() > 1 && volume.dir.back() == '/') volume.dir.pop_back();
-  if (volume.dir.front() != '/' || volume.dir == "/") return std::nullopt;
+  if (!volume.dir.starts_with('/') || volume.dir == "/") return std::nullopt;
   return volume;
 }
 

@@ -211,22 +211,29 @@ class Grader : public testing::EmptyTestEventListener {
     if (outcomes_.count("other")) print_other(outcomes_["other"]);
 
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start_);
-    std::fprintf(out_, "(✓ met, ✗ not yet, ? not checked, · a later step's row: its \"no\" is checked)\n\n");
-    if (not_met_.empty()) {
-      std::fprintf(out_, "All %d rows met.\n", graded_rows_);
-    } else {
-      std::string titles;
-      for (const auto& title : not_met_) titles += (titles.empty() ? "" : "; ") + title;
-      std::fprintf(out_, "Not yet met (%zu of %d): %s\n", not_met_.size(), graded_rows_, titles.c_str());
-    }
+    std::fprintf(out_, "(✓ met, ✗ not met, ? not checked, · a later step's row: this step shows its \"no\")\n\n");
+    if (not_met_.empty() && ahead_.empty() && unchecked_.empty()) std::fprintf(out_, "All %d rows met.\n", graded_rows_);
+    if (!not_met_.empty())
+      std::fprintf(out_, "Not yet met (%zu of %d): %s\n", not_met_.size(), graded_rows_, join_titles(not_met_).c_str());
+    if (!ahead_.empty())
+      std::fprintf(out_, "Rows of later steps where step %d should still show \"no\" (%zu): %s\n", step_, ahead_.size(),
+                   join_titles(ahead_).c_str());
+    if (!unchecked_.empty())
+      std::fprintf(out_, "Not checked, cases skipped (%zu): %s\n", unchecked_.size(), join_titles(unchecked_).c_str());
     std::fprintf(out_, "%d cases in %lld s. Every failure in detail: %s\n", started_,
                  static_cast<long long>(seconds.count()), log_.c_str());
     std::fflush(out_);
-    exit_status_ = not_met_.empty() ? 0 : 1;
+    exit_status_ = not_met_.empty() && ahead_.empty() && unchecked_.empty() ? 0 : 1;
   }
 
  private:
   static std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+  static std::string join_titles(const std::vector<std::string>& titles) {
+    std::string text;
+    for (const auto& title : titles) text += (text.empty() ? "" : "; ") + title;
+    return text;
+  }
 
   // The names, comma-separated, in lines of at most 100 columns below a 15-column label.
   static std::string join(const std::vector<std::string>& names) {
@@ -256,7 +263,7 @@ class Grader : public testing::EmptyTestEventListener {
            " (" + std::string(path) + ")";
   }
 
-  // ✓ met, ✗ not yet (with the failed cases), ? not checked (skipped, or no case ran), and
+  // ✓ met, ✗ not met (with the failed cases), ? not checked (skipped, or no case ran), and
   // · for a row of a later step whose "no" this step shows as it should.
   void print_row(const Row& row) {
     const Outcome& outcome = outcomes_[std::string(row.id)];
@@ -265,7 +272,7 @@ class Grader : public testing::EmptyTestEventListener {
     std::string mark = "✓", note;
     if (!outcome.failed.empty()) {
       mark = "✗";
-      if (!due) note = " (step " + std::to_string(row.from_step) + "; step " + std::to_string(step_) + " shows its \"no\" otherwise)";
+      if (!due) note = " (step " + std::to_string(row.from_step) + "'s row: not the \"no\" of step " + std::to_string(step_) + ")";
     } else if (!outcome.skipped.empty() || (due && outcome.passed.empty())) {
       mark = "?";
       note = outcome.skipped.empty() ? " (no case ran)" : " (not checked: skipped)";
@@ -275,11 +282,10 @@ class Grader : public testing::EmptyTestEventListener {
     }
     std::fprintf(out_, "  %s %s%s\n", mark.c_str(), std::string(row.title).c_str(), note.c_str());
     if (mark == "✗" || mark == "?") {
-      not_met_.emplace_back(row.title);
-      if (!due) ++graded_rows_;  // a "no" shown wrongly counts too
+      (mark == "?" ? unchecked_ : due ? not_met_ : ahead_).emplace_back(row.title);
       if (!outcome.failed.empty()) std::fprintf(out_, "      failed:  %s\n", join(outcome.failed).c_str());
       if (!outcome.skipped.empty()) std::fprintf(out_, "      skipped: %s\n", join(outcome.skipped).c_str());
-      std::fprintf(out_, "      read:    %s\n", what_to_read(row).c_str());
+      if (mark == "✗") std::fprintf(out_, "      read:    %s\n", what_to_read(row).c_str());
     }
   }
 
@@ -297,7 +303,9 @@ class Grader : public testing::EmptyTestEventListener {
   std::string log_;
   FILE* out_;
   std::map<std::string, Outcome> outcomes_;  // by row id
-  std::vector<std::string> not_met_;
+  std::vector<std::string> not_met_;  // rows of this step and before: titles
+  std::vector<std::string> ahead_;    // rows of later steps whose "no" the cases did not find
+  std::vector<std::string> unchecked_;  // rows with a skipped case, or none that ran
   int graded_rows_ = 0, total_ = 0, started_ = 0, exit_status_ = 1;
   std::chrono::steady_clock::time_point start_;
 };
