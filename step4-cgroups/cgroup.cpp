@@ -4,14 +4,13 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -65,7 +64,7 @@ struct Refused {
 };
 
 void check(bool ok, const std::string& what) {
-  if (!ok) throw Refused{what + ": " + std::strerror(errno)};
+  if (!ok) throw Refused{what + ": " + std::strerror(errno) + (errno == EACCES ? " (cgroups need root: run with sudo)" : "")};
 }
 
 //! [remove_cgroup]
@@ -80,24 +79,39 @@ bool remove_cgroup(const std::string& dir) {
   return false;
 }
 
-// A runtime killed outright (SIGKILL) cannot remove its cgroup. The next run removes those
-// named PROGRAM-PID whose PID is gone (or is its own) once no process is left inside.
+// A runtime killed outright (SIGKILL) cannot remove its cgroup. While it lives, it holds a
+// lock (flock) on each directory of its cgroup, which the kernel drops when it dies, however it
+// dies (Cgroup::make()). The next run removes the PROGRAM-* cgroups it can lock once no process
+// is left inside. (Not "is the PID in the name alive?": PIDs are reused, and a runtime in
+// another PID namespace would see other processes under those numbers.)
 void remove_stale_cgroups(const std::string& parent, const std::string& program) {
-  const std::string prefix = program + "-";
   std::error_code error;  // a parent that cannot be read has nothing to sweep
   for (std::filesystem::directory_iterator it(parent, error), end; !error && it != end; it.increment(error)) {
-    const std::string name = it->path().filename();
-    const pid_t pid = name.starts_with(prefix) ? std::atoi(name.c_str() + prefix.size()) : 0;
-    const bool runtime_gone = pid > 0 && (pid == getpid() || (kill(pid, 0) == -1 && errno == ESRCH));
-    if (runtime_gone && read_file(it->path() / "cgroup.procs").empty()) remove_cgroup(it->path());
+    if (!it->path().filename().string().starts_with(program + "-")) continue;
+    const int fd = open(it->path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd == -1) continue;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 && read_file(it->path() / "cgroup.procs").empty()) remove_cgroup(it->path());
+    close(fd);  // and the lock with it
   }
+}
+
+// Locks the cgroup directory `dir` for as long as we live, and returns the file descriptor
+// that holds the lock. -1 with ENOENT: another run's remove_stale_cgroups() came between our
+// mkdir and our lock, took the new cgroup for a dead runtime's, and removed it.
+int lock(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd == -1 || (flock(fd, LOCK_EX) == 0 && access(dir.c_str(), F_OK) == 0)) return fd;
+  const int error = errno;  // ENOENT from access(): it is gone
+  close(fd);
+  errno = error;
+  return -1;
 }
 //! [remove_cgroup]
 
 }  // namespace
 
 //! [create_cgroup]
-Cgroup::Cgroup(const std::string& program, const Limits& limits, pid_t child) : program_(program), v2_(cgroup_v2()) {
+Cgroup::Cgroup(const std::string& program, const Limits& limits) : program_(program), v2_(cgroup_v2()) {
   const std::string name = program + "-" + std::to_string(getpid());
   try {
     if (v2_) {
@@ -116,29 +130,48 @@ Cgroup::Cgroup(const std::string& program, const Limits& limits, pid_t child) : 
       for (const char* controller : controllers) make(own_cgroup_v1(controller), name);
     }
     set_limits(limits);
-    for (const auto& dir : dirs_)  // join: the child, and every thread it has, moves in
-      check(write_file(dir + "/cgroup.procs", std::to_string(child)), "move the child into " + dir);
   } catch (const Refused& refused) {
-    // The child is still waiting and has run nothing: it goes, so that its cgroup can go.
-    kill(child, SIGKILL);
-    waitpid(child, nullptr, 0);
     remove();
     error_ = refused.what;
   }
 }
 
-// mkdir PARENT/NAME. On v2 the parent goes with its last container (remove()), perhaps
-// another run's just now: then mkdir fails with ENOENT, and the parent is made again.
+// mkdir PARENT/NAME, locked while we live. On v2 the parent goes with its last container
+// (remove()), perhaps another run's just now: then mkdir fails with ENOENT, and the parent is
+// made again. Should another run remove ours before we hold the lock (lock()), we make it again.
 void Cgroup::make(const std::string& parent, const std::string& name) {
   remove_stale_cgroups(parent, program_);
   const std::string dir = parent + "/" + name;
-  for (int attempt = 1; mkdir(dir.c_str(), 0755) == -1; ++attempt) {
-    check(v2_ && errno == ENOENT && attempt < 10, "mkdir " + dir);
-    check(mkdir(parent.c_str(), 0755) == 0 || errno == EEXIST, "mkdir " + parent);
+  for (int attempt = 1;; ++attempt) {
+    if (mkdir(dir.c_str(), 0755) == 0) {
+      dirs_.push_back(dir);  // remove() removes it from now on
+      if (const int fd = lock(dir); fd != -1) {
+        locks_.push_back(fd);
+        return;
+      }
+      check(errno == ENOENT && attempt < 10, "lock " + dir);
+      dirs_.pop_back();  // another run removed it: make it again
+    } else {
+      check(v2_ && errno == ENOENT && attempt < 10, "mkdir " + dir);
+      check(mkdir(parent.c_str(), 0755) == 0 || errno == EEXIST, "mkdir " + parent);
+    }
   }
-  dirs_.push_back(dir);
 }
 //! [create_cgroup]
+
+//! [join]
+// Why the child moves itself. Moving a whole process into a cgroup (a PID into cgroup.procs)
+// takes a lock that holds up every fork and exit on the machine, and taking it first waits
+// for an RCU grace period: 10 ms and more per container. A thread moving only itself (0 into
+// v1's `tasks`) needs no such lock, and the child has one thread: that is the whole process.
+// v2's `cgroup.threads` refuses that move; there the child is born inside (clone_into()).
+std::string Cgroup::join() const {
+  if (v2_) return "";
+  for (const auto& dir : dirs_)
+    if (!write_file(dir + "/tasks", "0")) return "join the cgroup: write 0 to " + dir + "/tasks: " + std::strerror(errno);
+  return "";
+}
+//! [join]
 
 //! [set_limits]
 // The limits asked for, 0 being none. v2 and v1 name their files differently.
@@ -195,5 +228,7 @@ void Cgroup::remove() {
     if (!remove_cgroup(dir))
       std::fprintf(stderr, "%s: cannot remove cgroup %s: %s\n", program_.c_str(), dir.c_str(), std::strerror(errno));
   if (v2_) rmdir(workshop_cgroup);  // when this was its last container; EBUSY otherwise
+  for (const int fd : locks_) close(fd);  // the locks, last: what is left is another run's to remove
   dirs_.clear();
+  locks_.clear();
 }

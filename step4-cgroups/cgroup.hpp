@@ -1,9 +1,7 @@
 // Step 4's cgroup: where the container's cgroup goes on cgroup v2 and v1, and which files
-// hold its limits. main.cpp decides when it is made (before COMMAND runs, while the child
-// waits) and when it goes (when parent() returns); cgroup.cpp knows how.
+// hold its limits. main.cpp decides when it is made (before the child is cloned), how the
+// child gets in, and when it goes (when parent() returns); cgroup.cpp knows how.
 #pragma once
-
-#include <sys/types.h>
 
 #include <string>
 #include <vector>
@@ -20,15 +18,20 @@ struct Limits {
 // its own, a directory in each of memory, pids and cpu, under the caller's own cgroup there.
 class Cgroup {
  public:
-  // Makes it with `limits` and moves the process `child` in. When the kernel refuses any of
-  // it, kills `child` (which has run nothing yet), removes what was made, and error() says
-  // what failed and why.
-  Cgroup(const std::string& program, const Limits& limits, pid_t child);
+  // Makes it with `limits`, before the container's process exists: that process starts inside
+  // it (clone_into(), join()). When the kernel refuses any of it, removes what was made, and
+  // error() says what failed and why.
+  Cgroup(const std::string& program, const Limits& limits);
   ~Cgroup();  // removes it
   Cgroup(const Cgroup&) = delete;
   Cgroup& operator=(const Cgroup&) = delete;
 
   const std::string& error() const { return error_; }  // "" once made
+  // The container's process gets in without being moved by another process, which is what
+  // costs (cgroup.cpp). v2: it is born inside, clone3(CLONE_INTO_CGROUP) with this fd; -1 on v1.
+  int clone_into() const { return v2_ ? locks_[0] : -1; }
+  // v1: its first act after clone, it moves itself in. Returns "" or what failed and why.
+  std::string join() const;
   bool oom_killed() const;  // did the kernel's OOM killer kill a process in it?
 
  private:
@@ -41,5 +44,6 @@ class Cgroup {
   std::string program_;
   bool v2_;
   std::vector<std::string> dirs_;  // made so far; on v1 in the order memory, pids, cpu
+  std::vector<int> locks_;         // each of dirs_, open and locked (flock) while we live
   std::string error_;
 };

@@ -1,7 +1,7 @@
-// Step 4, cgroups: step 3 plus --memory, --pids and --cpus. The parent puts the
-// child into a cgroup of its own with those limits before COMMAND runs (the child
-// waits on a pipe until then), and removes the cgroup when COMMAND has exited.
-// cgroup.cpp does the cgroup itself, on cgroup v2 and v1.
+// Step 4, cgroups: step 3 plus --memory, --pids and --cpus. The parent makes a
+// cgroup of the container's own with those limits before it clones the child, which
+// starts inside it (cgroup v2) or moves itself in first thing (v1), and removes the
+// cgroup when COMMAND has exited. cgroup.cpp does the cgroup itself.
 #include "cgroup.hpp"
 
 #include <CLI/CLI.hpp>
@@ -64,9 +64,14 @@ std::vector<char*> as_argv(const std::vector<std::string>& args) {
 }
 
 //! [clone_child]
-// fork(), but with clone flags: the place where step 2 asks for new namespaces.
-pid_t clone_child(unsigned long flags) {
+// fork(), but with clone flags: the place where step 2 asks for new namespaces. And
+// where a cgroup v2 child gets its cgroup: `cgroup`, a directory's fd (-1: ours).
+pid_t clone_child(unsigned long flags, int cgroup) {
   clone_args args{.flags = flags, .exit_signal = SIGCHLD};
+  if (cgroup != -1) {  // kernel 5.7+: the child is born in it, and never runs outside
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = cgroup;
+  }
   return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof args));
 }
 //! [clone_child]
@@ -79,23 +84,21 @@ int parent(const Config& config, int argc, char** argv) {
          "'cmake --build build --target rootfs' or pass --rootfs DIR)");
   std::vector<std::string> args{program, "child"};
   args.insert(args.end(), argv + 2, argv + argc);  // everything after `run`
-  int go[2];  // the child waits on go[0] until it is in its cgroup (wait_for_cgroup)
-  must(pipe(go), "pipe");
-  must(setenv(child_marker, std::to_string(go[0]).c_str(), 1), "setenv");  // the marker says where
+  must(setenv(child_marker, "1", 1), "setenv");
+  const Cgroup cgroup(program, config.limits);  // before the child, so that it starts inside
+  if (!cgroup.error().empty()) fail(cgroup.error());  // nothing is left of it
 
-  pid_t pid = clone_child(clone_flags);
-  if (pid == -1 && errno == EPERM) fail("creating namespaces needs root: run with sudo");
-  must(pid, "clone");
+  pid_t pid = clone_child(clone_flags, cgroup.clone_into());
+  if (pid == -1) {  // not fail(): exit() runs no destructor, and the cgroup would stay
+    std::fprintf(stderr, "%s: clone: %s\n", program, std::strerror(errno));
+    return runtime_failed;
+  }
   if (pid == 0) {
-    close(go[1]);  // the parent holds the only write end: its exit is the child's end of file
+    const std::string error = cgroup.join();  // v1: the child's first act (v2: it is in)
+    if (!error.empty()) fail(error);
     execv("/proc/self/exe", as_argv(args).data());
     fail(std::string("exec /proc/self/exe: ") + std::strerror(errno));
   }
-  close(go[0]);
-  const Cgroup cgroup(program, config.limits, pid);  // removed when parent() returns
-  if (!cgroup.error().empty()) fail(cgroup.error());  // nothing is left of it, or of the child
-  must(write(go[1], "1", 1), "start the child");
-  close(go[1]);
   int status = 0;
   must(waitpid(pid, &status, 0), "waitpid");
   if (cgroup.oom_killed()) std::fprintf(stderr, "%s: the container reached its memory limit: the kernel killed a process in it\n", program);
@@ -116,22 +119,10 @@ void setup_rootfs(const std::string& rootfs) {
 }
 //! [setup_rootfs]
 
-//! [wait_for_cgroup]
-// The child's first step: wait until the parent has put it into its cgroup (one byte on the
-// pipe), so that not one instruction of COMMAND runs outside the limits. End of file instead
-// means the parent failed (and said why) or died: run nothing.
-void wait_for_cgroup(int fd) {
-  char go = 0;
-  if (read(fd, &go, 1) != 1) std::exit(runtime_failed);
-  close(fd);
-}
-//! [wait_for_cgroup]
-
 //! [child]
 // `child`: runs in the new process; the next steps set up the container here.
 [[noreturn]] void child(const Config& config) {
   if (std::getenv(child_marker) == nullptr) fail("'child' is internal: use 'run COMMAND'");
-  wait_for_cgroup(std::atoi(std::getenv(child_marker)));
   must(unsetenv(child_marker), "unsetenv");
   // The new mount namespace starts as a copy of the host's, sharing its propagation:
   // on a systemd host ("/" shared) a mount made here would appear on the host too.

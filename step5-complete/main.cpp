@@ -125,9 +125,14 @@ std::vector<char*> as_argv(const std::vector<std::string>& args) {
 }
 
 //! [clone_child]
-// fork(), but with clone flags: the place where step 2 asks for new namespaces.
-pid_t clone_child(unsigned long flags) {
+// fork(), but with clone flags: the place where step 2 asks for new namespaces. And
+// where a cgroup v2 child gets its cgroup: `cgroup`, a directory's fd (-1: ours).
+pid_t clone_child(unsigned long flags, int cgroup) {
   clone_args args{.flags = flags, .exit_signal = SIGCHLD};
+  if (cgroup != -1) {  // kernel 5.7+: the child is born in it, and never runs outside
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = cgroup;
+  }
   return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof args));
 }
 //! [clone_child]
@@ -201,7 +206,7 @@ int parent(const Config& config, int argc, char** argv) {
          "'cmake --build build --target rootfs' or pass --rootfs DIR)");
   std::vector<std::string> args{program, "child"};
   args.insert(args.end(), argv + 2, argv + argc);  // everything after `run`
-  int go[2];  // the child waits on go[0] until it is in its cgroup (wait_for_cgroup)
+  int go[2];  // the child waits on go[0] until we release it (wait_for_release)
   must(pipe(go), "pipe");
   must(setenv(child_marker, std::to_string(go[0]).c_str(), 1), "setenv");  // the marker says where
 
@@ -216,11 +221,17 @@ int parent(const Config& config, int argc, char** argv) {
   // When we own the terminal, the container gets it, as with `docker run -it`: Ctrl-C then
   // goes to the container's processes (a shell at its prompt ignores it), not to us.
   const bool foreground = tcgetpgrp(STDIN_FILENO) == getpgrp();
+  const Cgroup cgroup(program, config.limits);  // before the child, so that it starts inside
+  if (!cgroup.error().empty()) fail(cgroup.error());  // nothing is left of it
 
-  pid_t pid = clone_child(clone_flags | (config.net == "none" ? CLONE_NEWNET : 0));
-  if (pid == -1 && errno == EPERM) fail("creating namespaces needs root: run with sudo");
-  must(pid, "clone");
+  pid_t pid = clone_child(clone_flags | (config.net == "none" ? CLONE_NEWNET : 0), cgroup.clone_into());
+  if (pid == -1) {  // not fail(): exit() runs no destructor, and the cgroup would stay
+    std::fprintf(stderr, "%s: clone: %s\n", program, std::strerror(errno));
+    return runtime_failed;
+  }
   if (pid == 0) {
+    const std::string error = cgroup.join();  // v1: the child's first act (v2: it is in)
+    if (!error.empty()) fail(error);
     close(go[1]);  // the parent holds the only write end: its exit is the child's end of file
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // and its death, even by SIGKILL, is the child's
     if (foreground) setpgid(0, 0);
@@ -228,8 +239,6 @@ int parent(const Config& config, int argc, char** argv) {
     fail(std::string("exec /proc/self/exe: ") + std::strerror(errno));
   }
   close(go[0]);
-  const Cgroup cgroup(program, config.limits, pid);  // removed when parent() returns
-  if (!cgroup.error().empty()) fail(cgroup.error());  // nothing is left of it, or of the child
   if (foreground) {
     setpgid(pid, pid);  // also here: whichever of the two runs first makes the group
     tcsetpgrp(STDIN_FILENO, pid);
@@ -384,17 +393,16 @@ void setup_rootfs(const Config& config) {
 }
 //! [setup_rootfs]
 
-//! [wait_for_cgroup]
-// The child's first step: wait until the parent has put it into its cgroup (one byte on the
-// pipe), so that not one instruction of COMMAND runs outside the limits. End of file instead
-// means the parent failed (and said why) or died: run nothing. The pipe stays open until
-// COMMAND starts: switch_user() looks at it again.
-void wait_for_cgroup(int fd) {
+//! [wait_for_release]
+// The child's first step: wait until the parent releases it (one byte on the pipe), once the
+// terminal is the container's. End of file instead means the parent failed (and said why) or
+// died: run nothing. The pipe stays open until COMMAND starts: switch_user() looks at it again.
+void wait_for_release(int fd) {
   char go = 0;
   if (read(fd, &go, 1) != 1) std::exit(runtime_failed);
   must(fcntl(fd, F_SETFD, FD_CLOEXEC), "fcntl");
 }
-//! [wait_for_cgroup]
+//! [wait_for_release]
 
 //! [bring_up_loopback]
 // A new network namespace has one interface, lo, and it is down. Up, it also gets 127.0.0.1.
@@ -479,7 +487,7 @@ std::vector<std::string> container_environment(const Config& config, const User&
 [[noreturn]] void child(const Config& config) {
   if (std::getenv(child_marker) == nullptr) fail("'child' is internal: use 'run COMMAND'");
   const int go = std::atoi(std::getenv(child_marker));
-  wait_for_cgroup(go);
+  wait_for_release(go);
   must(unsetenv(child_marker), "unsetenv");
   // The cgroup namespace's root is the cgroup we are in when we make it: now, in our own.
   must(unshare(CLONE_NEWCGROUP), "unshare(CLONE_NEWCGROUP)");

@@ -9,13 +9,17 @@
 // statically linked in the cgroup v2 VM (tests/vm).
 #include "harness.hpp"
 
+#include <fcntl.h>
 #include <linux/magic.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -371,4 +375,26 @@ TEST(Step4Cgroups, CgroupOfAKilledRuntimeIsRemovedByTheNextRun) {
   const Result next = container({"true"});
   EXPECT_EQ(next.status, 0) << next;
   for (const auto& [controller, dir] : c.dirs) EXPECT_FALSE(exists(dir)) << dir << " is removed";
+}
+
+// What tells a runtime's cgroup from a killed runtime's is a lock (flock) the runtime holds on
+// each of its cgroup directories, not the PID in the name: PIDs are reused, and mean other
+// processes in another PID namespace. An empty cgroup named for a PID that cannot exist
+// (above the kernel's PID_MAX_LIMIT) stays while someone holds its lock, and goes with the
+// next run once the lock is gone.
+TEST(Step4Cgroups, LockedCgroupStaysUnlockedGoes) {
+  REQUIRE_ROOT();
+  Sleeper c;  // also keeps v2's parent, /sys/fs/cgroup/workshop, while we make ours
+  ASSERT_GT(c.pid, 0) << "`sleep 1000` did not show up in the container";
+  const std::string dir = fs::path(c.dirs.at("pids")).parent_path() / (program() + "-4194305");
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << dir << ": " << std::strerror(errno);
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  EXPECT_EQ(flock(fd, LOCK_EX), 0) << std::strerror(errno);
+  EXPECT_EQ(c.stop().status, 137);
+  EXPECT_EQ(container({"true"}).status, 0);
+  EXPECT_TRUE(exists(dir)) << dir << " is locked: its runtime lives";
+  close(fd);
+  EXPECT_EQ(container({"true"}).status, 0);
+  EXPECT_FALSE(exists(dir)) << dir << " is no longer locked: the next run removes it";
+  rmdir(dir.c_str());  // when the case failed
 }
