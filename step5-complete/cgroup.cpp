@@ -149,7 +149,9 @@ void Cgroup::make(const std::string& parent, const std::string& name) {
         locks_.push_back(fd);
         return;
       }
-      check(errno == ENOENT && attempt < 10, "lock " + dir);
+      // With many runs starting at once, each sweeping, this happens often: a failure here
+      // after 100 tries would mean something else keeps removing our cgroup.
+      check(errno == ENOENT && attempt < 100, "lock " + dir);
       dirs_.pop_back();  // another run removed it: make it again
     } else {
       check(v2_ && errno == ENOENT && attempt < 10, "mkdir " + dir);
