@@ -58,20 +58,13 @@ std::map<std::string, std::string> cgroup_dirs(const std::string& pid) {
   return dirs;
 }
 
-std::string first_line(const std::string& path) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
-
 bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 // The first line of a cgroup file of `dirs`, in the directory of the controller its name
 // starts with (memory.max: memory).
 std::string cgroup_file(const std::map<std::string, std::string>& dirs, const std::string& file) {
   const auto dir = dirs.find(file.substr(0, file.find('.')));
-  return dir == dirs.end() ? "(no " + file + ")" : first_line(dir->second + "/" + file);
+  return dir == dirs.end() ? "(no " + file + ")" : read_first_line(dir->second + "/" + file);
 }
 
 // Every directory right below the places a runtime may put a container's cgroup: the test's
@@ -100,7 +93,7 @@ std::vector<std::string> new_cgroups(const std::set<std::string>& before) {
   for (int attempt = 0; attempt < 10; ++attempt) {
     left.clear();
     for (const auto& dir : candidate_cgroups())
-      if (!before.count(dir) && first_line(dir + "/cgroup.procs").empty()) left.push_back(dir);
+      if (!before.count(dir) && read_first_line(dir + "/cgroup.procs").empty()) left.push_back(dir);
     if (left.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -126,7 +119,7 @@ struct Sleeper {
 
 // user + system CPU time of process `pid`, in seconds (/proc/PID/stat fields 14 and 15).
 double cpu_seconds(pid_t pid) {
-  std::string stat = first_line("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat = read_first_line("/proc/" + std::to_string(pid) + "/stat");
   std::istringstream fields(stat.substr(stat.rfind(')') + 2));
   std::vector<std::string> field;
   for (std::string f; fields >> f;) field.push_back(f);  // field[0] is field 3, the state
@@ -321,7 +314,7 @@ TEST(Step4Cgroups, CpusHoldsABusyLoopToItsShare) {
   const double share = cpu / wall;
   std::printf("[ measured ] --cpus 0.2: %.2f s of CPU in %.2f s of wall time = %.2f CPU; throttled in %lld of %lld periods\n",
               cpu, wall, share, throttling["nr_throttled"], throttling["nr_periods"]);
-  EXPECT_GE(share, 0.10) << cpu << " s of CPU in " << wall << " s; load: " << first_line("/proc/loadavg");
+  EXPECT_GE(share, 0.10) << cpu << " s of CPU in " << wall << " s; load: " << read_first_line("/proc/loadavg");
   EXPECT_LE(share, 0.35) << cpu << " s of CPU in " << wall << " s";
   EXPECT_GT(throttling["nr_throttled"], 0) << "the kernel held it back (cpu.stat)";
 }
