@@ -1,7 +1,7 @@
 // Step 4, cgroups: step 3 plus --memory, --pids and --cpus. The parent makes a
 // cgroup of the container's own with those limits before it clones the child, which
-// starts inside it (cgroup v2) or moves itself in first thing (v1), and removes the
-// cgroup when COMMAND has exited. cgroup.cpp does the cgroup itself.
+// starts inside it, and removes the cgroup when COMMAND has exited. The cgroup itself
+// is in cgroup.hpp: one small file for each version of cgroups, v1 and v2.
 #include "cgroup.hpp"
 
 #include <CLI/CLI.hpp>
@@ -20,7 +20,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -45,7 +44,10 @@ struct Config {
   Limits limits;                         // for the container's cgroup (cgroup.hpp)
 };
 
-[[noreturn]] void fail(const std::string& message, int status = runtime_failed) {
+}  // namespace
+
+// fail() and must() are cgroup.cpp's too: outside the anonymous namespace (cgroup.hpp).
+[[noreturn]] void fail(const std::string& message, int status) {
   std::fprintf(stderr, "%s: %s\n", program, message.c_str());
   std::exit(status);
 }
@@ -56,6 +58,8 @@ long must(long result, const std::string& what) {
   return result;
 }
 
+namespace {
+
 std::vector<char*> as_argv(const std::vector<std::string>& args) {
   std::vector<char*> argv;
   for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
@@ -64,14 +68,11 @@ std::vector<char*> as_argv(const std::vector<std::string>& args) {
 }
 
 //! [clone_child]
-// fork(), but with clone flags: the place where step 2 asks for new namespaces. And
-// where a cgroup v2 child gets its cgroup: `cgroup`, a directory's fd (-1: ours).
+// fork(), but with clone flags: the place where step 2 asks for new namespaces. And where
+// a cgroup v2 child is born in its cgroup, `cgroup` (a directory's fd; -1: the parent's).
 pid_t clone_child(unsigned long flags, int cgroup) {
-  clone_args args{.flags = flags, .exit_signal = SIGCHLD};
-  if (cgroup != -1) {  // kernel 5.7+: the child is born in it, and never runs outside
-    args.flags |= CLONE_INTO_CGROUP;
-    args.cgroup = cgroup;
-  }
+  clone_args args{.flags = flags, .exit_signal = SIGCHLD, .cgroup = static_cast<__u64>(cgroup)};
+  if (cgroup != -1) args.flags |= CLONE_INTO_CGROUP;  // kernel 5.7+: it never runs outside
   return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof args));
 }
 //! [clone_child]
@@ -85,23 +86,21 @@ int parent(const Config& config, int argc, char** argv) {
   std::vector<std::string> args{program, "child"};
   args.insert(args.end(), argv + 2, argv + argc);  // everything after `run`
   must(setenv(child_marker, "1", 1), "setenv");
-  const Cgroup cgroup(program, config.limits);  // before the child, so that it starts inside
-  if (!cgroup.error().empty()) fail(cgroup.error());  // nothing is left of it
+  // Before the child, so that it starts inside: no instruction of COMMAND runs unlimited.
+  const Cgroup cgroup = make_cgroup(std::string(program) + "-" + std::to_string(getpid()), config.limits);
 
-  pid_t pid = clone_child(clone_flags, cgroup.clone_into());
-  if (pid == -1) {  // not fail(): exit() runs no destructor, and the cgroup would stay
-    std::fprintf(stderr, "%s: clone: %s\n", program, std::strerror(errno));
-    return runtime_failed;
-  }
+  pid_t pid = clone_child(clone_flags, cgroup.fd);  // (not root: making the cgroup said so)
+  if (pid == -1) remove_cgroup(cgroup);  // must() below exits: nothing else would remove it
+  must(pid, "clone");
   if (pid == 0) {
-    const std::string error = cgroup.join();  // v1: the child's first act (v2: it is in)
-    if (!error.empty()) fail(error);
+    join_cgroup(cgroup);
     execv("/proc/self/exe", as_argv(args).data());
     fail(std::string("exec /proc/self/exe: ") + std::strerror(errno));
   }
   int status = 0;
   must(waitpid(pid, &status, 0), "waitpid");
-  if (cgroup.oom_killed()) std::fprintf(stderr, "%s: the container reached its memory limit: the kernel killed a process in it\n", program);
+  if (oom_killed(cgroup)) std::fprintf(stderr, "%s: the container reached its memory limit: the kernel killed a process in it\n", program);
+  remove_cgroup(cgroup);
   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);  // docker's 128+N
 }
 //! [parent]
@@ -134,47 +133,33 @@ void setup_rootfs(const std::string& rootfs) {
 }
 //! [child]
 
-//! [parse_limits]
-// CLI11 transforms for the limits: each returns what is wrong with the value (CLI11 makes it
-// an error, exit 125), or "" after rewriting the value as a plain number (64m: 67108864).
-std::string parse_memory(std::string& value) {
-  static const std::map<std::string, int> shift{{"", 0}, {"k", 10}, {"K", 10}, {"m", 20}, {"M", 20}, {"g", 30}, {"G", 30}};
-  long long bytes = 0;
-  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), bytes);
-  const auto unit = shift.find(end);  // what follows the number
-  if (error != std::errc{} || bytes <= 0 || unit == shift.end() || bytes > LLONG_MAX >> unit->second)
-    return "'" + value + "' is not a size: give bytes, or a number with a k, m or g suffix (--memory 64m)";
-  value = std::to_string(bytes << unit->second);
-  return "";
+//! [between]
+// A limit's value is a number from `least` to `most`, checked here and rewritten plain for CLI11
+// to store: CLI11's own Range lets through nan, numbers too large for the type (it stores the
+// largest) and 010 (it reads octal).
+template <typename Number>
+CLI::Validator between(Number least, Number most) {
+  return {[=](std::string& text) {
+            Number value{};
+            const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+            const bool valid = error == std::errc{} && end == text.data() + text.size() && value >= least && value <= most;
+            if (valid) text = std::to_string(value);
+            return valid ? "" : "'" + text + "' is not a number from " + CLI::detail::to_string(least) + " to " + CLI::detail::to_string(most);
+          }, ""};
 }
-
-std::string parse_pids(std::string& value) {
-  long long pids = 0;
-  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), pids);
-  if (error != std::errc{} || end != value.data() + value.size() || pids < 1)
-    return "'" + value + "' is not a number of processes: give a whole number, at least 1 (--pids 64)";
-  value = std::to_string(pids);  // CLI11 would read 010 as octal
-  return "";
-}
-
-std::string parse_cpus(std::string& value) {
-  double cpus = 0;
-  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), cpus);
-  const long online = sysconf(_SC_NPROCESSORS_ONLN);
-  // The kernel refuses a quota under 1 ms per 100 ms period (EINVAL): 0.01 CPU is the least.
-  if (error != std::errc{} || end != value.data() + value.size() || !(cpus >= 0.01 && cpus <= online))
-    return "'" + value + "' is not a share of CPU time here: give 0.01 to " + std::to_string(online) + " (--cpus 0.5 is half a CPU)";
-  return "";
-}
-//! [parse_limits]
+//! [between]
 
 // `run` and `child` take the same options: parent() passes its own on.
 void add_options(CLI::App& command, Config& config) {
   command.add_option("command", config.command, "COMMAND [ARGS...], passed untouched")->required();
   command.add_option("--rootfs", config.rootfs, "Root filesystem for the container")->capture_default_str();
-  command.add_option("--memory", config.limits.memory, "Memory limit, swap included: bytes, or with k, m, g (64m)")->type_name("SIZE")->transform(CLI::Validator(parse_memory, ""));
-  command.add_option("--pids", config.limits.pids, "Most processes (and threads) at once")->type_name("N")->transform(CLI::Validator(parse_pids, ""));
-  command.add_option("--cpus", config.limits.cpus, "Share of one CPU's time (0.5: half; 2: two CPUs)")->type_name("X")->transform(CLI::Validator(parse_cpus, ""));
+  //! [limit_options]
+  // --memory 64m: CLI11's AsSizeValue turns a number with a unit (k, m, g; any case) into bytes.
+  command.add_option("--memory", config.limits.memory, "Memory limit, swap included: bytes, or with k, m, g (64m)")->type_name("SIZE")->transform(CLI::AsSizeValue(false) & between(1LL, LLONG_MAX));
+  command.add_option("--pids", config.limits.pids, "Most processes (and threads) at once")->type_name("N")->transform(between(1LL, LLONG_MAX));
+  // The kernel refuses a quota under 1 ms per 100 ms period: 0.01 CPU is the least.
+  command.add_option("--cpus", config.limits.cpus, "Share of one CPU's time (0.5: half; 2: two CPUs)")->type_name("X")->transform(between<double>(0.01, sysconf(_SC_NPROCESSORS_ONLN)));
+  //! [limit_options]
   command.positionals_at_end();  // options stop at COMMAND: `run ls -la` keeps -la for ls
 }
 
