@@ -32,8 +32,9 @@ constexpr const char* program = "step4-cgroups";
 constexpr unsigned long clone_flags = CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS;
 //! [clone_flags]
 
-// `docker run`'s exit statuses for a failure before COMMAND runs.
-constexpr int runtime_failed = 125, cannot_execute = 126, not_found = 127;
+// `docker run`'s exit statuses for a failure before COMMAND runs. (The runtime's own, 125, is
+// fail()'s default: cgroup.hpp.)
+constexpr int cannot_execute = 126, not_found = 127;
 
 // parent() sets this in the child's environment, so `child` typed by hand is refused.
 constexpr const char* child_marker = "WORKSHOP_CHILD";
