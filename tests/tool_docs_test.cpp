@@ -124,16 +124,17 @@ struct Scratch {
   Scratch& operator=(const Scratch&) = delete;
 };
 
-// The folders of the chapters, in the site's order: step1-... to step9-..., then bonus-oci.
+// The folders with a chapter (README.md), in the site's order: step1-... to step9-..., then
+// bonus-oci.
 std::vector<std::string> chapter_dirs(const fs::path& root) {
   std::vector<std::string> dirs;
   for (const auto& entry : fs::directory_iterator(root)) {
     const std::string name = entry.path().filename();
-    if (entry.is_directory() && std::regex_match(name, std::regex("step[1-9]-[A-Za-z0-9_-]+")))
+    if (std::regex_match(name, std::regex("step[1-9]-[A-Za-z0-9_-]+")) && fs::exists(entry.path() / "README.md"))
       dirs.push_back(name);
   }
   std::sort(dirs.begin(), dirs.end());
-  if (fs::is_directory(root / "bonus-oci")) dirs.push_back("bonus-oci");
+  if (fs::exists(root / "bonus-oci/README.md")) dirs.push_back("bonus-oci");
   return dirs;
 }
 
@@ -142,7 +143,6 @@ std::vector<std::string> chapter_dirs(const fs::path& root) {
 std::vector<std::string> markdown_files(const fs::path& root) {
   std::vector<std::string> files;
   for (const std::string& dir : chapter_dirs(root)) {
-    if (!fs::exists(root / dir / "README.md")) continue;
     files.push_back(dir + "/README.md");
     std::vector<std::string> parts;
     for (const auto& entry : fs::directory_iterator(root / dir))
@@ -220,7 +220,6 @@ TEST(ToolDocsSnippets, EveryChapterShowsCodeOfItsStep) {
   ASSERT_TRUE(s.problem.empty()) << s.problem;
   int chapters = 0;
   for (const std::string& dir : chapter_dirs(s.root)) {
-    if (!fs::exists(s.root / dir / "README.md")) continue;
     ++chapters;
     std::string text;
     for (const std::string& file : markdown_files(s.root))
@@ -402,13 +401,10 @@ Markdown parse_markdown(const fs::path& root, const std::string& rel) {
     if (std::regex_match(line, m, site_diagram)) md.placed.push_back(m[1]);
     if (std::regex_match(line, m, heading)) {
       const std::string text = without_backticks(m[2]);
-      if (md.title.empty() && m[1].length() == 1) {
-        md.title = text;
-      } else {
-        std::string anchor = forge_anchor(text);
-        if (const int n = used[anchor]++; n > 0) anchor += "-" + std::to_string(n);
-        md.headings.push_back({text, anchor});
-      }
+      std::string anchor = forge_anchor(text);
+      if (const int n = used[anchor]++; n > 0) anchor += "-" + std::to_string(n);
+      if (md.title.empty() && m[1].length() == 1) md.title = text;
+      else md.headings.push_back({text, anchor});
       in_list = false;
     } else if (std::regex_match(line, m, item)) {
       // CommonMark: a list starts on an item that follows a blank line, or that reads 1. when
@@ -434,18 +430,6 @@ Markdown parse_markdown(const fs::path& root, const std::string& rel) {
   return md;
 }
 
-// Doxygen's name for the page of a file: step3-rootfs/main.cpp -> step3-rootfs_2main_8cpp.
-std::string doxygen_name(const std::string& path) {
-  std::string out;
-  for (char c : path) {
-    if (c == '/') out += "_2";
-    else if (c == '.') out += "_8";
-    else if (c == '_') out += "__";
-    else out += c;
-  }
-  return out;
-}
-
 bool is_source(const fs::path& file) {
   const std::string ext = file.extension();
   return ext == ".cpp" || ext == ".hpp" || ext == ".h";
@@ -464,18 +448,13 @@ struct Workshop {
   fs::path root;
   std::vector<std::string> dirs;   // chapter_dirs()
   std::vector<Markdown> pages;     // markdown_files(), parsed
-  std::map<std::string, std::string> stub_titles;  // folder -> title of its generated page
 
   const Markdown* page(const std::string& rel) const {
     for (const Markdown& md : pages)
       if (md.rel == rel) return &md;
     return nullptr;
   }
-  // The title of a folder's chapter page.
-  std::string chapter_title(const std::string& dir) const {
-    const Markdown* md = page(dir + "/README.md");
-    return md != nullptr ? md->title : stub_titles.at(dir);
-  }
+  std::string chapter_title(const std::string& dir) const { return page(dir + "/README.md")->title; }
   // The folder before `dir` in the site's order, "" for the first.
   std::string before(const std::string& dir) const {
     auto it = std::find(dirs.begin(), dirs.end(), dir);
@@ -484,13 +463,8 @@ struct Workshop {
 };
 
 Workshop workshop_at(const fs::path& root) {
-  Workshop w{root, chapter_dirs(root), {}, {}};
+  Workshop w{root, chapter_dirs(root), {}};
   for (const std::string& rel : markdown_files(root)) w.pages.push_back(parse_markdown(root, rel));
-  for (const std::string& dir : w.dirs) {
-    std::smatch m;
-    if (!fs::exists(root / dir / "README.md") && std::regex_match(dir, m, std::regex("step([1-9])-(.+)")))
-      w.stub_titles[dir] = "Step " + m[1].str() + ": " + m[2].str();
-  }
   return w;
 }
 
@@ -633,9 +607,8 @@ const Workshop& real_workshop() {
 // The page made from markdown file `rel`, or nullptr (with a failure).
 const HtmlPage* page_of(const Workshop& w, const Site& site, const std::string& rel) {
   const Markdown* md = w.page(rel);
-  const std::string title = md != nullptr ? md->title : w.chapter_title(fs::path(rel).parent_path());
-  const HtmlPage* page = site.titled(title);
-  EXPECT_NE(page, nullptr) << "no page titled \"" << title << "\" (from " << rel << ") in " << site.html;
+  const HtmlPage* page = md != nullptr ? site.titled(md->title) : nullptr;
+  EXPECT_NE(page, nullptr) << "no page titled \"" << (md != nullptr ? md->title : "?") << "\" (from " << rel << ") in " << site.html;
   return page;
 }
 
@@ -671,24 +644,42 @@ std::string caption_of(const fs::path& dot) {
   return "";
 }
 
-// The step folders whose code a page of the site belongs to: by its file name
-// (step3-rootfs_2main_8cpp_source.html), else by the step's files it names.
-std::set<std::string> steps_of(const fs::path& file, const std::vector<std::string>& dirs) {
-  for (const std::string& dir : dirs)
-    if (file.filename().string().starts_with(doxygen_name(dir + "/"))) return {dir};
+// The folder of a file's page or source page: the first entry of its navigation path
+// (step3-rootfs > main.cpp), "" for other pages.
+const std::string& folder_of(const fs::path& file) {
+  static std::map<fs::path, std::string> cache;
+  auto [it, fresh] = cache.try_emplace(file);
+  static const std::regex navpath{R"re(<li class="navelem"><a class="el" href="dir_[^"]*">([^<]+)</a>)re"};
+  std::smatch m;
+  const std::string text = fresh && fs::exists(file) ? read_file(file) : "";
+  if (std::regex_search(text, m, navpath)) it->second = m[1];
+  return it->second;
+}
+
+// The folders whose code a page of the site shows: its own, and those of the source pages it
+// links to (where its names are defined).
+std::set<std::string> folders_of(const fs::path& file) {
+  static const std::regex source{R"re(href="([^"#]*_source\.html)[^"]*")re"};
   std::set<std::string> found;
+  if (!folder_of(file).empty()) found.insert(folder_of(file));
   const std::string text = fs::exists(file) ? read_file(file) : "";
-  for (const std::string& dir : dirs)
-    if (text.find(doxygen_name(dir + "/")) != std::string::npos) found.insert(dir);
+  for (auto m = std::sregex_iterator(text.begin(), text.end(), source); m != std::sregex_iterator(); ++m)
+    if (const std::string& folder = folder_of(resolve(file, (*m)[1]).file); !folder.empty()) found.insert(folder);
   return found;
+}
+
+// A link to the page of source file `rel` (step3-rootfs/main.cpp) or to its source page.
+bool leads_to_source(const Link& link, const fs::path& rel, const Site& site) {
+  const HtmlPage* page = site.at(link.file);
+  const std::string name = rel.filename();
+  return page != nullptr && (page->title == name + " File Reference" || page->title == name) &&
+         folder_of(link.file) == rel.begin()->string();
 }
 
 // --- the checks, for the real site and the fixture's ----------------------------------------------
 
 void expect_every_page(const Workshop& w, const Site& site) {
   for (const Markdown& md : w.pages) page_of(w, site, md.rel);
-  for (const auto& [dir, title] : w.stub_titles)
-    EXPECT_NE(site.titled(title), nullptr) << dir << " has no chapter yet: its page \"" << title << "\" is missing";
 }
 
 // Every heading of the markdown is a heading of the page, with the reader's text (no raw <tt>)
@@ -741,12 +732,8 @@ void expect_every_link(const Workshop& w, const Site& site) {
         EXPECT_TRUE(found) << where << ": no such link on " << page->file;
       } else if (is_source(rel) && fs::exists(w.root / rel) &&
                  std::find(w.dirs.begin(), w.dirs.end(), rel.begin()->string()) != w.dirs.end()) {
-        const std::string name = doxygen_name(rel.generic_string());
-        const bool found = std::any_of(links.begin(), links.end(), [&](const Link& l) {
-          const std::string file = l.file.filename();
-          return (file == name + ".html" || file == name + "_source.html") && fs::exists(l.file);
-        });
-        EXPECT_TRUE(found) << where << ": no link to the page of " << rel << " on " << page->file;
+        EXPECT_TRUE(std::any_of(links.begin(), links.end(), [&](const Link& l) { return leads_to_source(l, rel, site); }))
+            << where << ": no link to the page of " << rel << " on " << page->file;
       }
     }
   }
@@ -789,12 +776,9 @@ void expect_generated_sections(const Workshop& w, const Site& site) {
     }
 
     const std::vector<Link> links = links_of(*page);
-    for (const std::string& name : sources_of(w.root, dir)) {
-      const std::string file = doxygen_name(dir + "/" + name) + ".html";
-      EXPECT_TRUE(std::any_of(links.begin(), links.end(), [&](const Link& l) {
-        return l.file.filename() == file && fs::exists(l.file);
-      })) << page->file << " does not link to the page of " << dir << "/" << name;
-    }
+    for (const std::string& name : sources_of(w.root, dir))
+      EXPECT_TRUE(std::any_of(links.begin(), links.end(), [&](const Link& l) { return leads_to_source(l, fs::path(dir) / name, site); }))
+          << page->file << " does not link to the page of " << dir << "/" << name;
   }
 }
 
@@ -897,7 +881,7 @@ void expect_code_links_of_the_step(const Workshop& w, const Site& site) {
         for (auto m = std::sregex_iterator(page->text.begin(), page->text.end(), *pattern); m != std::sregex_iterator(); ++m)
           if (!is_external((*m)[1])) targets.emplace(resolve(page->file, (*m)[1]).file, (*m)[0]);
       for (const auto& [file, link] : targets)
-        EXPECT_EQ(steps_of(file, w.dirs), std::set<std::string>{dir})
+        EXPECT_EQ(folders_of(file), std::set<std::string>{dir})
             << page->file << ": " << link << "... leads to the code of another step";
     }
 }
@@ -975,11 +959,8 @@ void expect_parts_in_order(const Workshop& w, const Site& site) {
   }
 }
 
-}  // namespace
-
-TEST(ToolDocsSite, NoBrokenLocalLinksOrImages) {
-  const Site& site = built_site();
-  REQUIRE_SITE(site);
+// Every local link, picture and anchor of the site leads somewhere.
+void expect_no_broken_links(const Site& site) {
   static const std::regex reference{R"re(\s(href|src|data)="([^"]*)")re"};
   std::vector<std::string> broken;
   int checked = 0;
@@ -998,6 +979,13 @@ TEST(ToolDocsSite, NoBrokenLocalLinksOrImages) {
   std::string list;
   for (std::size_t i = 0; i < broken.size() && i < 30; ++i) list += "\n  " + broken[i];
   EXPECT_TRUE(broken.empty()) << broken.size() << " broken local links or images:" << list;
+}
+
+}  // namespace
+
+TEST(ToolDocsSite, NoBrokenLocalLinksOrImages) {
+  REQUIRE_SITE(built_site());
+  expect_no_broken_links(built_site());
 }
 
 TEST(ToolDocsSite, EveryMarkdownFileIsAPage) {
@@ -1048,4 +1036,56 @@ TEST(ToolDocsSite, DiffsShowEveryFileThatDiffers) {
 TEST(ToolDocsSite, PartsFollowTheirChapterAndBonusComesLast) {
   REQUIRE_SITE(built_site());
   expect_parts_in_order(real_workshop(), built_site());
+}
+
+// --- a small workshop of the tests' own ---------------------------------------------------------
+
+namespace {
+
+bool on_path(const std::string& program) {
+  return run({"sh", "-c", "command -v " + program}, ".").status == 0;
+}
+
+}  // namespace
+
+// tests/fixtures/docsite: two steps, the second's chapter in two parts that README.md links in
+// the order zeta, alpha; a bonus chapter; a docs page that links into the parts. Its site, built
+// from scratch by the docs build, holds everything the workshop's must, and a link to a heading
+// that does not exist fails the build.
+TEST(ToolDocsFixture, ChapterInPartsAndBonusChapter) {
+  const Tools s = tools();
+  ASSERT_TRUE(s.problem.empty()) << s.problem;
+  for (const char* program : {"cmake", "doxygen", "dot"})
+    if (!on_path(program)) WORKSHOP_SKIP_OR_FAIL_(std::string("needs ") + program + " (apt-get install cmake doxygen graphviz)");
+  Scratch scratch;
+  ASSERT_FALSE(scratch.path.empty());
+  const fs::path root = scratch.path / "workshop", build = scratch.path / "build";
+  fs::copy(s.root / "tests/fixtures/docsite", root, fs::copy_options::recursive);
+  Outcome r = run({"cmake", "-S", (s.root / "docs").string(), "-B", build.string(), "-DWORKSHOP_DOCS_ROOT=" + root.string(),
+                   "-DWORKSHOP_DOCSITE=" + s.docsite}, scratch.path);
+  ASSERT_EQ(r.status, 0) << r;
+  r = run({"cmake", "--build", build.string(), "--target", "docs"}, scratch.path);
+  ASSERT_EQ(r.status, 0) << r;
+
+  const Workshop w = workshop_at(root);
+  ASSERT_EQ(w.dirs, (std::vector<std::string>{"step1-first", "step2-second", "bonus-oci"}));
+  const Site site = site_at(build / "html");
+  ASSERT_TRUE(site.missing.empty()) << site.missing;
+  expect_no_broken_links(site);
+  expect_every_page(w, site);
+  expect_every_heading(w, site);
+  expect_every_link(w, site);
+  expect_generated_sections(w, site);
+  expect_every_diagram(w, site);
+  expect_navigation(w, site);
+  expect_list_numbers(w, site);
+  expect_code_links_of_the_step(w, site);
+  expect_diffs(w, site);
+  expect_parts_in_order(w, site);
+
+  // A link to a heading that is not there, from one run to another, fails the build.
+  std::ofstream(root / "docs/guide.md", std::ios::app) << "\nSee [nothing](../step2-second/alpha.md#no-such-heading).\n";
+  r = run({"cmake", "--build", build.string(), "--target", "docs"}, scratch.path);
+  EXPECT_NE(r.status, 0) << r;
+  EXPECT_NE(r.output.find("step2-second-alpha-no-such-heading"), std::string::npos) << r;
 }
