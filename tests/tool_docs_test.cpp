@@ -676,6 +676,20 @@ bool leads_to_source(const Link& link, const fs::path& rel, const Site& site) {
          folder_of(link.file) == rel.begin()->string();
 }
 
+// The files of folder `dir` that differ from those of `before` (or that only one has), the
+// markdown aside.
+std::set<std::string> differing_files(const fs::path& root, const std::string& before, const std::string& dir) {
+  std::set<std::string> names, differing;
+  for (const std::string& folder : {before, dir})
+    for (const auto& entry : fs::directory_iterator(root / folder))
+      if (entry.is_regular_file() && entry.path().extension() != ".md") names.insert(entry.path().filename());
+  for (const std::string& name : names) {
+    const fs::path a = root / before / name, b = root / dir / name;
+    if (!fs::exists(a) || !fs::exists(b) || read_file(a) != read_file(b)) differing.insert(name);
+  }
+  return differing;
+}
+
 // --- the checks, for the real site and the fixture's ----------------------------------------------
 
 void expect_every_page(const Workshop& w, const Site& site) {
@@ -890,24 +904,12 @@ void expect_code_links_of_the_step(const Workshop& w, const Site& site) {
 // (the markdown aside), a new file whole.
 void expect_diffs(const Workshop& w, const Site& site) {
   static const std::regex header{R"re(<table class="wsdiff">\s*<thead><tr><th colspan="3">([\s\S]*?)</th>)re"};
-  const auto files = [&](const std::string& dir) {
-    std::set<std::string> names;
-    for (const auto& entry : fs::directory_iterator(w.root / dir))
-      if (entry.is_regular_file() && entry.path().extension() != ".md") names.insert(entry.path().filename());
-    return names;
-  };
   for (const std::string& dir : w.dirs) {
     const std::string before = w.before(dir);
     if (before.empty()) continue;
     const HtmlPage* page = page_of(w, site, chapter_file(dir));
     if (page == nullptr) continue;
-    std::set<std::string> expected;
-    std::set<std::string> names = files(before);
-    names.merge(files(dir));
-    for (const std::string& name : names) {
-      const fs::path a = w.root / before / name, b = w.root / dir / name;
-      if (!fs::exists(a) || !fs::exists(b) || read_file(a) != read_file(b)) expected.insert(name);
-    }
+    const std::set<std::string> expected = differing_files(w.root, before, dir);
     std::set<std::string> shown;
     for (auto m = std::sregex_iterator(page->text.begin(), page->text.end(), header); m != std::sregex_iterator(); ++m) {
       const std::string text = plain((*m)[1]);
@@ -1083,9 +1085,65 @@ TEST(ToolDocsFixture, ChapterInPartsAndBonusChapter) {
   expect_diffs(w, site);
   expect_parts_in_order(w, site);
 
+  // A link to a file the site does not show keeps its text and loses the link.
+  const HtmlPage* guide = site.titled("Guide");
+  ASSERT_NE(guide, nullptr);
+  EXPECT_NE(plain(guide->text).find("The notes on this fixture are not on the site."), std::string::npos) << guide->file;
+  EXPECT_EQ(guide->text.find("README.md\""), std::string::npos) << guide->file << " links to the fixture's notes";
+
   // A link to a heading that is not there, from one run to another, fails the build.
   std::ofstream(root / "docs/guide.md", std::ios::app) << "\nSee [nothing](../step2-second/alpha.md#no-such-heading).\n";
   r = run({"cmake", "--build", build.string(), "--target", "docs"}, scratch.path);
   EXPECT_NE(r.status, 0) << r;
   EXPECT_NE(r.output.find("step2-second-alpha-no-such-heading"), std::string::npos) << r;
+}
+
+// --- the diffs on the terminal --------------------------------------------------------------------
+
+namespace {
+
+// `diff -ruN` output: the name of each file it shows, with the number of lines it adds.
+std::map<std::string, std::size_t> files_in_diff(const std::string& output) {
+  static const std::regex header{R"(^diff .* \S+/(\S+)$)"};
+  std::map<std::string, std::size_t> files;
+  std::string current;
+  std::smatch m;
+  for (const std::string& line : workshop::lines(output)) {
+    if (std::regex_match(line, m, header)) current = m[1], files[current] = 0;
+    else if (line.starts_with("+") && !line.starts_with("+++") && !current.empty()) ++files[current];
+  }
+  return files;
+}
+
+}  // namespace
+
+// `./workshop diff N` and the step-diffs target show what each step adds: every file of its
+// folder that differs, the markdown aside, a new file whole.
+TEST(ToolDocsDiffs, TerminalDiffsShowEveryFileThatDiffers) {
+  const Tools s = tools();
+  ASSERT_TRUE(s.problem.empty()) << s.problem;
+  const std::vector<std::string> steps = chapter_dirs(s.root);
+  ASSERT_GE(steps.size(), 2u);
+  const Outcome all = run({"cmake", "-D", "WORKSHOP_ROOT=" + s.root.string(), "-P", (s.root / "docs/cmake/print-step-diffs.cmake").string()}, s.root);
+  ASSERT_EQ(all.status, 0) << all;
+  for (std::size_t i = 1; i < steps.size(); ++i) {
+    const std::string n = steps[i] == "bonus-oci" ? "bonus" : std::to_string(i + 1);
+    const Outcome r = run({(s.root / "workshop").string(), "diff", n}, s.root);
+    ASSERT_EQ(r.status, 0) << "./workshop diff " << n << ": " << r;
+    const std::map<std::string, std::size_t> shown = files_in_diff(r.output);
+    std::set<std::string> names;
+    for (const auto& [name, added] : shown) names.insert(name);
+    EXPECT_EQ(names, differing_files(s.root, steps[i - 1], steps[i])) << "./workshop diff " << n;
+    for (const auto& [name, added] : shown) {
+      if (!fs::exists(s.root / steps[i - 1] / name)) {
+        EXPECT_EQ(added, workshop::lines(read_file(s.root / steps[i] / name)).size()) << name << " is new in " << steps[i] << ": shown whole";
+      }
+    }
+    // The step-diffs target prints the same, after a line naming the two folders.
+    const std::string heading = "$ diff -ruN -x '*.md' " + steps[i - 1] + " " + steps[i] + "\n";
+    const std::size_t at = all.output.find(heading);
+    ASSERT_NE(at, std::string::npos) << "step-diffs: no " << heading << all;
+    EXPECT_NE(all.output.find(r.output, at), std::string::npos) << "step-diffs does not print ./workshop diff " << n;
+  }
+  EXPECT_NE(run({(s.root / "workshop").string(), "diff", "1"}, s.root).status, 0) << "there is nothing before step 1";
 }

@@ -65,7 +65,8 @@ void write_lines(const fs::path& path, const Lines& lines) {
 
 std::string html_escape(const std::string& text) {
   std::string out;
-  for (char c : text) out += c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&quot;" : std::string(1, c);
+  for (char c : text)
+    out += c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&quot;" : std::string(1, c);
   return out;
 }
 
@@ -81,6 +82,16 @@ bool is_source(const fs::path& file) {
   return ext == ".cpp" || ext == ".hpp" || ext == ".h";
 }
 
+// The names of the files in `dir` that `keep` accepts, sorted.
+std::vector<std::string> files_in(const fs::path& dir, const auto& keep) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (keep(entry.path())) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 // `//! [name]` alone on a line: a Doxygen snippet marker, around a region the chapters show.
 const std::regex source_marker{R"(^\s*//!\s*\[([^\]]+)\]\s*$)"};
 // An opening code fence: blanks, three or more ` (none after them) or ~, the language.
@@ -92,7 +103,8 @@ std::size_t fence_close(const Lines& lines, std::size_t open, const std::string&
     const std::size_t s = lines[i].find_first_not_of(" \t");
     if (s == std::string::npos || lines[i].compare(s, fence.size(), fence) != 0) continue;
     const std::size_t rest = lines[i].find_first_not_of(fence[0], s);
-    if (rest == std::string::npos || lines[i].find_first_not_of(" \t", rest) == std::string::npos) return i;
+    if (rest == std::string::npos || lines[i].find_first_not_of(" \t", rest) == std::string::npos)
+      return i;
   }
   return lines.size();
 }
@@ -111,10 +123,10 @@ Region find_region(const fs::path& root, const std::string& file, const std::str
   std::smatch m;
   for (std::size_t i = 0; i < source->size(); ++i)
     if (std::regex_match((*source)[i], m, source_marker) && m[1] == name) at.push_back(i);
-  const std::string marker = "`//! [" + name + "]`";
-  if (at.empty()) return {{}, "no region '" + name + "' in " + file + " (put a line " + marker + " before the region and one after it)"};
+  const std::string marker = "`//! [" + name + "]`", what = "region '" + name + "' in " + file;
+  if (at.empty()) return {{}, "no " + what + " (put a line " + marker + " before the region and one after it)"};
   if (at.size() != 2)
-    return {{}, "region '" + name + "' in " + file + " has " + std::to_string(at.size()) + " marker lines " + marker + "; it needs exactly two"};
+    return {{}, what + " has " + std::to_string(at.size()) + " marker lines " + marker + "; it needs exactly two"};
   Region region;
   for (std::size_t i = at[0] + 1; i < at[1]; ++i)
     if (!std::regex_match((*source)[i], source_marker)) region.lines.push_back((*source)[i]);
@@ -125,7 +137,8 @@ std::string first_difference(const Lines& chapter, const Lines& source) {
   std::size_t i = 0;
   while (i < chapter.size() && i < source.size() && chapter[i] == source[i]) ++i;
   return "first difference at line " + std::to_string(i + 1) + " of the block:\n    chapter: " +
-         (i < chapter.size() ? chapter[i] : "(block ends)") + "\n    source:  " + (i < source.size() ? source[i] : "(region ends)");
+         (i < chapter.size() ? chapter[i] : "(block ends)") +
+         "\n    source:  " + (i < source.size() ? source[i] : "(region ends)");
 }
 
 // Checks one chapter (with `update`: rewrites its blocks from the source). False on a problem.
@@ -137,8 +150,8 @@ bool snippets(const fs::path& root, const std::string& file, bool update) {
     std::fprintf(stderr, "docsite: cannot read %s\n", file.c_str());
     return false;
   }
-  std::map<std::size_t, Lines> problems;  // by line
-  const auto problem = [&](std::size_t index, const std::string& what) { problems[index + 1].push_back(what); };
+  std::multimap<std::size_t, std::string> problems;  // by line
+  const auto problem = [&](std::size_t at, const std::string& what) { problems.emplace(at + 1, what); };
   Lines out;
   int changed = 0;
   constexpr std::size_t none = std::string::npos;
@@ -158,13 +171,14 @@ bool snippets(const fs::path& root, const std::string& file, bool update) {
       problem(i, "code block is not closed");
       break;
     }
-    Lines block(in->begin() + static_cast<std::ptrdiff_t>(i) + 1, in->begin() + static_cast<std::ptrdiff_t>(close));
+    Lines block(in->begin() + static_cast<std::ptrdiff_t>(i + 1), in->begin() + static_cast<std::ptrdiff_t>(close));
     std::smatch target;
     if (marker != none && std::regex_match((*in)[marker], target, chapter_marker) && target[1] != "none") {
-      const std::string path = target[1], name = path.substr(path.find('#') + 1);
-      const Region region = path.find('#') == std::string::npos || path.find('#') == 0 || name.empty()
+      const std::string path = target[1];
+      const std::size_t hash = path.find('#');
+      const Region region = hash == std::string::npos || hash == 0 || hash + 1 == path.size()
           ? Region{{}, "snippet marker '" + path + "' is not PATH#NAME (e.g. step3-rootfs/main.cpp#setup_rootfs)"}
-          : find_region(root, path.substr(0, path.find('#')), name);
+          : find_region(root, path.substr(0, hash), path.substr(hash + 1));
       if (!region.error.empty()) {
         problem(marker, region.error);
       } else if (region.lines != block && update) {
@@ -172,11 +186,12 @@ bool snippets(const fs::path& root, const std::string& file, bool update) {
         ++changed;
       } else if (region.lines != block) {
         problem(marker, "block differs from " + path + " (run `cmake --build build --target snippets-update`); " +
-                             first_difference(block, region.lines));
+                            first_difference(block, region.lines));
       }
     } else if (marker == none && code_languages.contains(fence[3])) {
       problem(i, "```" + fence[3].str() + " block without a snippet marker: pull it from the source with "
-                 "<!-- snippet: PATH#NAME --> on the line before, or mark it <!-- snippet: none --> if it is not from the source");
+                 "<!-- snippet: PATH#NAME --> on the line before, or mark it <!-- snippet: none --> if it "
+                 "is not from the source");
     }
     out.insert(out.end(), block.begin(), block.end());
     out.push_back((*in)[close]);
@@ -184,12 +199,13 @@ bool snippets(const fs::path& root, const std::string& file, bool update) {
     i = close;
   }
   if (marker != none) problem(marker, "snippet marker is not directly followed by a code block");
-  for (const auto& [line, whats] : problems)
-    for (const std::string& what : whats) std::fprintf(stderr, "%s:%zu: %s\n", file.c_str(), line, what.c_str());
-  if (changed > 0 && !problems.empty())
+  for (const auto& [line, what] : problems) std::fprintf(stderr, "%s:%zu: %s\n", file.c_str(), line, what.c_str());
+  if (changed > 0 && !problems.empty()) {
     std::fprintf(stderr, "docsite: %s not updated: fix the problems above first\n", file.c_str());
-  else if (changed > 0)
-    write_lines(file, out), std::printf("%s: updated %d block%s\n", file.c_str(), changed, changed == 1 ? "" : "s");
+  } else if (changed > 0) {
+    write_lines(file, out);
+    std::printf("%s: updated %d block%s\n", file.c_str(), changed, changed == 1 ? "" : "s");
+  }
   return problems.empty();
 }
 
@@ -205,8 +221,8 @@ Site site_at(const fs::path& root) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     const std::string name = entry.path().filename();
-    if (std::regex_match(name, std::regex("step[1-9]-[A-Za-z0-9_-]+")) && fs::exists(entry.path() / "README.md"))
-      site.chapters.push_back(name);
+    static const std::regex step{"step[1-9]-[A-Za-z0-9_-]+"};
+    if (std::regex_match(name, step) && fs::exists(entry.path() / "README.md")) site.chapters.push_back(name);
   }
   std::sort(site.chapters.begin(), site.chapters.end());
   if (fs::exists(root / "bonus-oci/README.md")) site.chapters.push_back("bonus-oci");
@@ -218,17 +234,23 @@ bool is_chapter(const Site& site, const std::string& dir) {
 }
 
 // The Doxygen run of a chapter folder, also the folder of the site it writes: step3, bonus.
-std::string run_of_chapter(const std::string& dir) { return dir == "bonus-oci" ? "bonus" : dir.substr(0, 5); }
+std::string run_of_chapter(const std::string& dir) {
+  return dir == "bonus-oci" ? "bonus" : dir.substr(0, 5);
+}
+
+// What `./workshop diff` calls the chapter of run `run`: 3, bonus.
+std::string step_name(const std::string& run) { return run == "bonus" ? run : run.substr(4); }
 
 // The run a file (relative to the root) belongs to: its chapter's, or "" (the other pages').
 std::string run_of(const Site& site, const fs::path& rel) {
-  const bool in_chapter = std::distance(rel.begin(), rel.end()) == 2 && is_chapter(site, rel.begin()->string());
-  return in_chapter ? run_of_chapter(rel.begin()->string()) : "";
+  const std::string dir = rel.begin()->string();
+  return std::distance(rel.begin(), rel.end()) == 2 && is_chapter(site, dir) ? run_of_chapter(dir) : "";
 }
 
 // The Doxygen name of the page made from markdown file `rel`; "" when the site has no such page.
 std::string page_label(const Site& site, const fs::path& rel) {
-  if (rel.extension() != ".md" || std::distance(rel.begin(), rel.end()) != 2 || !fs::is_regular_file(site.root / rel)) return "";
+  if (rel.extension() != ".md" || std::distance(rel.begin(), rel.end()) != 2 || !fs::is_regular_file(site.root / rel))
+    return "";
   const std::string dir = rel.begin()->string(), stem = rel.stem();
   if (is_chapter(site, dir)) return stem == "README" ? run_of_chapter(dir) : dir + "-" + stem;
   if (dir == "docs") return stem == "mainpage" ? "index" : stem == "README" ? "docs" : stem;
@@ -257,9 +279,10 @@ std::vector<Heading> headings(const Lines& lines) {
     if (i >= lines.size() || !std::regex_match(lines[i], m, heading)) continue;
     std::string text = m[2], anchor;
     std::erase(text, '`');
-    for (unsigned char c : text)
+    for (unsigned char c : text) {
       if (std::isalnum(c) || c == '_' || c == '-' || c >= 0x80) anchor += static_cast<char>(std::tolower(c));
       else if (c == ' ') anchor += '-';
+    }
     if (const int n = used[anchor]++; n > 0) anchor += "-" + std::to_string(n);
     out.push_back({i, static_cast<int>(m[1].length()), text, anchor});
   }
@@ -279,7 +302,8 @@ std::optional<std::string> site_target(const Site& site, const Page& page, const
   static const std::regex scheme{R"(^[A-Za-z][A-Za-z0-9+.-]*:.*)"};
   if (target.empty() || std::regex_match(target, scheme) || target.starts_with("@ref")) return target;
   const std::size_t hash = target.find('#');
-  const std::string path = target.substr(0, hash), fragment = hash == std::string::npos ? "" : target.substr(hash + 1);
+  const std::string path = target.substr(0, hash);
+  const std::string fragment = hash == std::string::npos ? "" : target.substr(hash + 1);
   fs::path rel = path.empty() ? page.rel : (page.rel.parent_path() / path).lexically_normal();
   if (rel.empty() || *rel.begin() == "..") return std::nullopt;
   if (rel.filename().empty()) rel = rel.parent_path();
@@ -292,32 +316,24 @@ std::optional<std::string> site_target(const Site& site, const Page& page, const
     if (to == page.run) return "@ref " + (title ? label : anchor);
     // Another run: Doxygen cannot tell whether the heading exists, so an unknown one is left
     // a reference it fails on.
-    if (!title && std::none_of(all.begin(), all.end(), [&](const Heading& h) { return h.anchor == fragment; }))
-      return "@ref " + anchor;
+    const auto known = [&](const Heading& h) { return h.anchor == fragment; };
+    if (!title && std::none_of(all.begin(), all.end(), known)) return "@ref " + anchor;
     return address(page.run, to, doxygen_name(label) + ".html") + (title ? "" : "#" + anchor);
   }
-  if (is_source(rel) && fs::is_regular_file(site.root / rel) && !to.empty())
-    return to == page.run ? "@ref " + rel.generic_string() : address(page.run, to, doxygen_name(rel.filename()) + ".html");
-  return std::nullopt;
+  if (!is_source(rel) || !fs::is_regular_file(site.root / rel) || to.empty()) return std::nullopt;
+  return to == page.run ? "@ref " + rel.generic_string()
+                        : address(page.run, to, doxygen_name(rel.filename()) + ".html");
 }
 
 // --- markdown, as Doxygen 1.9 should read it ----------------------------------------------------
 
-// The code spans of a line: [begin, end) with the backticks.
-std::vector<std::pair<std::size_t, std::size_t>> code_spans(const std::string& line) {
-  std::vector<std::pair<std::size_t, std::size_t>> spans;
-  for (std::size_t i = 0; (i = line.find('`', i)) != std::string::npos;) {
-    const std::size_t run = line.find_first_not_of('`', i);
-    if (run == std::string::npos) break;
-    const std::string ticks(run - i, '`');
-    std::size_t close = run;
-    while ((close = line.find(ticks, close)) != std::string::npos && close + ticks.size() < line.size() &&
-           line[close + ticks.size()] == '`')
-      close = line.find_first_not_of('`', close);
-    if (close == std::string::npos) break;
-    spans.emplace_back(i, close + ticks.size());
-    i = close + ticks.size();
-  }
+// The code spans of a line: [begin, end), backticks included.
+using Spans = std::vector<std::pair<std::size_t, std::size_t>>;
+Spans code_spans(const std::string& line) {
+  static const std::regex span{R"((`+)[^`][\s\S]*?\1(?!`))"};
+  Spans spans;
+  for (auto m = std::sregex_iterator(line.begin(), line.end(), span); m != std::sregex_iterator(); ++m)
+    spans.emplace_back(m->position(0), m->position(0) + m->length(0));
   return spans;
 }
 
@@ -336,8 +352,7 @@ std::string code_span(const std::string& span) {
 }
 
 // Text and code spans of `line` within [from, to).
-std::string inline_text(const std::string& line, const std::vector<std::pair<std::size_t, std::size_t>>& spans,
-                        std::size_t from, std::size_t to) {
+std::string inline_text(const std::string& line, const Spans& spans, std::size_t from, std::size_t to) {
   std::string out;
   for (const auto& [begin, end] : spans) {
     if (end <= from || begin >= to) continue;
@@ -352,22 +367,23 @@ std::string bold_around_code(const std::string& line) {
   static const std::regex bold{R"(\*\*([^*]*)\*\*)"};
   std::string out;
   auto last = line.cbegin();
-  for (auto it = std::sregex_iterator(line.begin(), line.end(), bold); it != std::sregex_iterator(); ++it) {
-    const std::string inside = (*it)[1];
+  for (auto m = std::sregex_iterator(line.begin(), line.end(), bold); m != std::sregex_iterator(); ++m) {
+    const std::string inside = (*m)[1];
     const bool code = inside.find('`') != std::string::npos || inside.find("<code>") != std::string::npos;
-    out.append(last, (*it)[0].first) += code ? "<b>" + inside + "</b>" : it->str();
-    last = (*it)[0].second;
+    out.append(last, (*m)[0].first) += code ? "<b>" + inside + "</b>" : m->str();
+    last = (*m)[0].second;
   }
   return out.append(last, line.cend());
 }
 
 // A line of text: its links made the site's, its code spans and dashes kept as the forge shows
 // them. The first link of a chapter to one of its parts makes the part a subpage.
-std::string inline_markdown(const Site& site, const Page& page, const std::string& line, std::set<std::string>& subpages) {
+std::string inline_markdown(const Site& site, const Page& page, const std::string& line,
+                            std::set<std::string>& subpages) {
   static const std::regex link{R"((!?)\[([^\]]*)\]\(([^)\s]*)((?:\s+"[^"]*")?)\))"};
-  const auto spans = code_spans(line);
+  const Spans spans = code_spans(line);
   std::string masked = line;  // code spans blanked: a [x](y) inside one is no link
-  for (const auto& [begin, end] : spans) std::fill(masked.begin() + static_cast<std::ptrdiff_t>(begin), masked.begin() + static_cast<std::ptrdiff_t>(end), '\x01');
+  for (const auto& [begin, end] : spans) masked.replace(begin, end - begin, end - begin, '\x01');
   std::string out;
   std::size_t pos = 0;
   for (auto it = std::sregex_iterator(masked.begin(), masked.end(), link); it != std::sregex_iterator(); ++it) {
@@ -376,7 +392,7 @@ std::string inline_markdown(const Site& site, const Page& page, const std::strin
     out += inline_text(line, spans, pos, at(0));
     pos = at(0) + static_cast<std::size_t>(m.length(0));
     std::string text = line.substr(at(2), static_cast<std::size_t>(m.length(2)));
-    const std::optional<std::string> target = m[1].length() > 0 ? std::optional(m[3].str()) : site_target(site, page, m[3]);
+    const std::optional<std::string> target = m[1].length() > 0 ? m[3].str() : site_target(site, page, m[3]);
     if (!target) {
       out += inline_text(line, spans, at(2), at(2) + text.size());
     } else if (!target->starts_with("@ref")) {
@@ -390,27 +406,14 @@ std::string inline_markdown(const Site& site, const Page& page, const std::strin
       const std::string label = target->substr(5), dir = page.rel.begin()->string();
       const bool part = page.label == page.run && !page.run.empty() && label.starts_with(dir + "-") &&
                         fs::exists(site.root / dir / (label.substr(dir.size() + 1) + ".md"));
+      std::replace(text.begin(), text.end(), '"', '\'');
       if (part && subpages.insert(label).second)
-        out += "\\subpage " + label + " \"" + std::regex_replace(text, std::regex("\""), "'") + "\"";
+        out += "\\subpage " + label + " \"" + text + "\"";
       else
-        out += (one_span ? "<code>[" : "[") + text + "](" + *target + m[4].str() + ")" + (one_span ? "</code>" : "");
+        out += (one_span ? "<code>[" : "[") + text + "](" + *target + m[4].str() + (one_span ? ")</code>" : ")");
     }
   }
   return bold_around_code(out + inline_text(line, spans, pos, line.size()));
-}
-
-// docs/diagrams/PREFIX*.dot, the process tree first.
-std::vector<std::string> diagrams(const Site& site, const std::string& prefix) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(site.root / "docs/diagrams", ec))
-    if (entry.path().extension() == ".dot" && entry.path().filename().string().starts_with(prefix))
-      names.push_back(entry.path().filename());
-  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
-    const bool ta = a.find("process-tree") != std::string::npos, tb = b.find("process-tree") != std::string::npos;
-    return ta != tb ? ta : a < b;
-  });
-  return names;
 }
 
 // A diagram as a picture (drawn by the docs build into NAME.svg), captioned with its
@@ -422,34 +425,35 @@ std::string picture(const Site& site, const std::string& dot) {
   for (const std::string& line : read_lines(site.root / "docs/diagrams" / dot).value_or(Lines{}))
     if (text.empty() && std::regex_match(line, m, caption)) text = m[1];
   std::erase(text, '`');
-  return "\\image html " + fs::path(dot).stem().string() + ".svg \"" + std::regex_replace(text, std::regex("\""), "'") + "\"";
+  std::replace(text.begin(), text.end(), '"', '\'');
+  return "\\image html " + fs::path(dot).stem().string() + ".svg \"" + text + "\"";
 }
 
 // A section the site adds to a chapter: "code", "diagrams" (those it does not show itself), "diff".
 Lines section(const Site& site, const Page& page, const std::string& what, const std::set<std::string>& shown) {
-  const std::string dir = page.rel.begin()->string(), id = " {#" + page.label + "-" + (what == "diagrams" ? "pictures" : what) + "}";
+  const std::string dir = page.rel.begin()->string();
+  const std::string id = " {#" + page.label + "-" + (what == "diagrams" ? "pictures" : what) + "}";
   if (what == "code") {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(site.root / dir))
-      if (is_source(entry.path())) names.push_back(dir + "/" + entry.path().filename().string());
-    std::sort(names.begin(), names.end());
     std::string files;
-    for (const std::string& name : names) files += (files.empty() ? "" : ", ") + ("[" + name + "](@ref " + name + ")");
-    return {"", "## The code of this step" + id, "", "The whole program, every function with its cross-references: " + files + "."};
+    for (const std::string& name : files_in(site.root / dir, is_source))
+      files += (files.empty() ? "[" : ", [") + dir + "/" + name + "](@ref " + dir + "/" + name + ")";
+    return {"", "## The code of this step" + id, "",
+            "The whole program, every function with its cross-references: " + files + "."};
   }
   if (what == "diagrams") {
     Lines out{"", "## Pictures of this step" + id};
-    for (const std::string& dot : diagrams(site, page.run + "-"))
+    const auto own = [&](const fs::path& dot) { return dot.filename().string().starts_with(page.run + "-"); };
+    for (const std::string& dot : files_in(site.root / "docs/diagrams", own))
       if (!shown.contains(dot)) out.insert(out.end(), {"", picture(site, dot)});
     return out.size() > 2 ? out : Lines{};
   }
   const auto it = std::find(site.chapters.begin(), site.chapters.end(), dir);
   if (it == site.chapters.begin()) return {};
-  const std::string before = *(it - 1), step = page.run == "bonus" ? "bonus" : page.run.substr(4);
+  const std::string before = *(it - 1);
   return {"", "## What changed since step " + before.substr(4, 1) + id, "",
-          "Every file of " + dir + "/ that differs from " + before + "/ (the chapter's markdown aside), made from the "
-          "sources when this site was built: added lines are green, removed lines red, a new file is shown whole. "
-          "On your machine: `./workshop diff " + step + "`.",
+          "Every file of " + dir + "/ that differs from " + before + "/ (the chapter's markdown aside), made "
+          "from the sources when this site was built: added lines are green, removed lines red, a new file is "
+          "shown whole. On your machine: `./workshop diff " + step_name(page.run) + "`.",
           "", "\\htmlinclude diff_" + page.run + ".html"};
 }
 
@@ -464,7 +468,7 @@ Lines site_line(const Site& site, const Page& page, const std::string& what, std
   if (what != "diff-list") return {what};
   Lines out;  // every chapter's diff, for the main page
   for (std::size_t i = 1; i < site.chapters.size(); ++i) {
-    const std::string run = run_of_chapter(site.chapters[i]), step = run == "bonus" ? "bonus" : run.substr(4);
+    const std::string run = run_of_chapter(site.chapters[i]), step = step_name(run);
     out.push_back("- [" + (run == "bonus" ? std::string("The bonus") : "Step " + step) + " against step " +
                   site.chapters[i - 1].substr(4, 1) + "](" + address(page.run, run, run + ".html#" + run + "-diff") +
                   "): `./workshop diff " + step + "`");
@@ -482,12 +486,13 @@ void filter_markdown(const Site& site, const Page& page, const Lines& lines) {
   std::set<std::string> placed, shown, subpages;
   std::smatch m;
   for (const std::string& line : lines)
-    if (std::regex_match(line, m, site_comment) && m[1].str().starts_with("diagram ")) shown.insert(m[1].str().substr(8));
+    if (std::regex_match(line, m, site_comment) && m[1].str().starts_with("diagram "))
+      shown.insert(m[1].str().substr(8));
   const std::vector<Heading> all = headings(lines);
   auto next_heading = all.begin();
   std::optional<std::size_t> exercises;  // where the exercises begin in `out`
-  bool in_list = false, html_list = false;  // html_list: a list opened as <ol start="N">
-  bool after_text = false;                  // the line before is text (a number then is no list)
+  bool in_list = false, html_list = false;  // html_list: opened as <ol start="N">, closed by end_list
+  bool after_text = false;                  // the line before is text: a number then starts no list
   Lines out;
   const auto end_list = [&] {
     for (auto it = out.rbegin(); html_list && it != out.rend(); ++it)
@@ -499,7 +504,8 @@ void filter_markdown(const Site& site, const Page& page, const Lines& lines) {
     if (std::regex_match(line, m, fence_open)) {
       if (m[1].length() == 0) end_list();
       const std::size_t close = std::min(fence_close(lines, i, m[2]), lines.size() - 1);
-      out.insert(out.end(), lines.begin() + static_cast<std::ptrdiff_t>(i), lines.begin() + static_cast<std::ptrdiff_t>(close) + 1);
+      out.insert(out.end(), lines.begin() + static_cast<std::ptrdiff_t>(i),
+                 lines.begin() + static_cast<std::ptrdiff_t>(close + 1));
       i = close;
       after_text = false;
       continue;
@@ -515,7 +521,8 @@ void filter_markdown(const Site& site, const Page& page, const Lines& lines) {
       end_list();
       if (!exercises && h.level == 2 && h.text.starts_with("Exercise")) exercises = out.size();
       const std::string id = title ? (page.label == "index" ? "" : page.label) : page.label + "-" + h.anchor;
-      out.push_back(std::string(static_cast<std::size_t>(h.level), '#') + " " + h.text + (id.empty() ? "" : " {#" + id + "}"));
+      out.push_back(std::string(static_cast<std::size_t>(h.level), '#') + " " + h.text +
+                    (id.empty() ? "" : " {#" + id + "}"));
       after_text = false;
       continue;
     }
@@ -530,7 +537,8 @@ void filter_markdown(const Site& site, const Page& page, const Lines& lines) {
     }
     after_text = !line.empty();
     line = inline_markdown(site, page, line, subpages);
-    out.push_back(line.starts_with("|") ? std::regex_replace(line, cell, "|$1<span class=\"ws-$2\">$2</span>$3") : line);
+    if (line.starts_with("|")) line = std::regex_replace(line, cell, "|$1<span class=\"ws-$2\">$2</span>$3");
+    out.push_back(line);
   }
   end_list();
   if (page.label == page.run) {
@@ -541,7 +549,8 @@ void filter_markdown(const Site& site, const Page& page, const Lines& lines) {
         sections.insert(sections.end(), s.begin(), s.end());
       }
     if (exercises) sections.push_back("");
-    out.insert(exercises ? out.begin() + static_cast<std::ptrdiff_t>(*exercises) : out.end(), sections.begin(), sections.end());
+    out.insert(exercises ? out.begin() + static_cast<std::ptrdiff_t>(*exercises) : out.end(), sections.begin(),
+               sections.end());
   }
   for (const std::string& line : out) std::cout << line << '\n';
 }
@@ -569,8 +578,9 @@ std::string documentation(const std::string& comment) {
 void filter_source(Lines lines) {
   for (std::size_t i = 0; i < lines.size();) {
     std::size_t end = i;
-    while (end < lines.size() && (is_plain_comment(lines[end]) || std::regex_match(lines[end], source_marker))) ++end;
     static const std::regex declaration{R"(^(?![#}/\s]|namespace\b|extern "C").+)"};
+    while (end < lines.size() && (is_plain_comment(lines[end]) || std::regex_match(lines[end], source_marker)))
+      ++end;
     const bool declares = end < lines.size() && std::regex_match(lines[end], declaration);
     for (std::size_t k = i; k < end && (i == 0 || declares); ++k)
       if (is_plain_comment(lines[k])) lines[k] = documentation(lines[k]) + (k == 0 ? " \\file" : "");
@@ -596,30 +606,29 @@ int filter(const Site& site, const fs::path& file) {
 // The navigation of run `run` (DoxygenLayout.xml): the start page, the chapters (this run's
 // with its sections and parts), `pages` (the other pages, in order), the code.
 int layout(const Site& site, const std::string& run, const fs::path& file, const std::vector<std::string>& pages) {
-  const auto title = [&](const fs::path& rel) { return html_escape(headings(must_read(site.root / rel)).at(0).text); };
-  const auto tab = [&](const fs::path& rel, const std::string& to) {
-    return "<tab type=\"user\" title=\"" + title(rel) + "\" url=\"" + address(run, to, doxygen_name(page_label(site, rel)) + ".html") + "\"/>\n";
+  const auto tab = [&](const std::string& type, const std::string& title, const std::string& rest = "") {
+    return "<tab type=\"" + type + "\" visible=\"yes\" title=\"" + html_escape(title) + "\"" + rest;
+  };
+  const auto page = [&](const fs::path& rel, const std::string& to) {  // a page of another run
+    const std::string url = address(run, to, doxygen_name(page_label(site, rel)) + ".html");
+    return tab("user", headings(must_read(site.root / rel)).at(0).text, " url=\"" + url + "\"/>\n");
   };
   std::string out = "<doxygenlayout version=\"1.0\">\n<navindex>\n";
-  out += run.empty() ? "<tab type=\"mainpage\" visible=\"yes\" title=\"Start here\"/>\n"
-                     : "<tab type=\"mainpage\" visible=\"no\" title=\"\"/>\n<tab type=\"user\" title=\"Start here\" url=\"../index.html\"/>\n";
+  out += run.empty() ? tab("mainpage", "Start here", "/>\n")
+                     : "<tab type=\"mainpage\" visible=\"no\"/>\n" + tab("user", "Start here", " url=\"../index.html\"/>\n");
   for (const std::string& dir : site.chapters)
-    out += run_of_chapter(dir) != run ? tab(dir + "/README.md", run_of_chapter(dir))
-                                      : "<tab type=\"pages\" visible=\"yes\" title=\"This chapter\" intro=\"\"/>\n";
+    out += run_of_chapter(dir) == run ? tab("pages", "This chapter", "/>\n") : page(dir + "/README.md", run_of_chapter(dir));
   if (run.empty()) {
-    out += "<tab type=\"pages\" visible=\"yes\" title=\"More pages\" intro=\"\"/>\n<tab type=\"usergroup\" title=\"The code of each step\">\n";
+    out += tab("pages", "More pages", "/>\n") + tab("usergroup", "The code of each step", ">\n");
     for (const std::string& dir : site.chapters)
-      out += "<tab type=\"user\" title=\"" + dir + "\" url=\"" + run_of_chapter(dir) + "/files.html\"/>\n";
+      out += tab("user", dir, " url=\"" + run_of_chapter(dir) + "/files.html\"/>\n");
     out += "</tab>\n";
   } else {
-    out += "<tab type=\"usergroup\" title=\"More pages\">\n";
-    for (const std::string& page : pages) out += tab(page, "");
-    out += "</tab>\n<tab type=\"files\" visible=\"yes\" title=\"The code of this step\">\n"
-           "<tab type=\"filelist\" visible=\"yes\" title=\"\" intro=\"\"/><tab type=\"globals\" visible=\"yes\" title=\"\" intro=\"\"/></tab>\n"
-           "<tab type=\"namespaces\" visible=\"yes\" title=\"\"><tab type=\"namespacelist\" visible=\"yes\" title=\"\" intro=\"\"/>"
-           "<tab type=\"namespacemembers\" visible=\"yes\" title=\"\" intro=\"\"/></tab>\n"
-           "<tab type=\"classes\" visible=\"yes\" title=\"\"><tab type=\"classlist\" visible=\"yes\" title=\"\" intro=\"\"/>"
-           "<tab type=\"classmembers\" visible=\"yes\" title=\"\" intro=\"\"/></tab>\n";
+    out += tab("usergroup", "More pages", ">\n");
+    for (const std::string& rel : pages) out += page(rel, "");
+    out += "</tab>\n" + tab("files", "The code of this step", ">") + tab("filelist", "", "/>") + tab("globals", "", "/>") +
+           "</tab>\n" + tab("namespaces", "", ">") + tab("namespacelist", "", "/>") + tab("namespacemembers", "", "/>") +
+           "</tab>\n" + tab("classes", "", ">") + tab("classlist", "", "/>") + tab("classmembers", "", "/>") + "</tab>\n";
   }
   write_lines(file, {out + "</navindex>\n</doxygenlayout>"});
   return 0;
@@ -644,9 +653,9 @@ int diff(const fs::path& root, const std::string& from, const std::string& to, c
   int added = 0, removed = 0, old_line = 0, new_line = 0;
   bool created = false, deleted = false;
   const auto row = [&](const std::string& kind, int old_number, int new_number, const std::string& line) {
-    const auto number = [](int n) { return n > 0 ? std::to_string(n) : std::string(); };
-    rows += "<tr class=\"wsdiff-" + kind + "\"><td class=\"wsdiff-ln\">" + number(old_number) + "</td><td class=\"wsdiff-ln\">" +
-            number(new_number) + "</td><td class=\"wsdiff-code\">" + html_escape(line) + "</td></tr>\n";
+    const auto cell = [](int n) { return "<td class=\"wsdiff-ln\">" + (n > 0 ? std::to_string(n) : "") + "</td>"; };
+    rows += "<tr class=\"wsdiff-" + kind + "\">" + cell(old_number) + cell(new_number) + "<td class=\"wsdiff-code\">" +
+            html_escape(line) + "</td></tr>\n";
   };
   const auto table = [&] {
     if (rows.empty()) return;
@@ -672,8 +681,10 @@ int diff(const fs::path& root, const std::string& from, const std::string& to, c
       ++added, row("add", 0, new_line++, line);
     } else if (line.starts_with("-")) {
       ++removed, row("del", old_line++, 0, line);
+    } else if (line.starts_with("\\")) {
+      row("note", 0, 0, line);  // \ No newline at end of file
     } else {
-      row(line.starts_with("\\") ? "note" : "ctx", line.starts_with("\\") ? 0 : old_line++, line.starts_with("\\") ? 0 : new_line++, line);
+      row("ctx", old_line++, new_line++, line);
     }
   }
   table();
