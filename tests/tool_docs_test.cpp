@@ -797,29 +797,37 @@ void expect_generated_sections(const Workshop& w, const Site& site) {
 }
 
 // The diagrams page shows every diagram, each chapter those of its step (docs/diagrams/stepN-*.dot,
-// bonus-*.dot): each once, with its caption, as a picture that scales to the page (not a
-// fixed frame that cuts a wide one off).
+// bonus-*.dot) in its README.md or its parts: each once, with its caption, as a picture that
+// scales to the page (not a fixed frame that cuts a wide one off).
 void expect_every_diagram(const Workshop& w, const Site& site) {
-  const std::vector<std::string> diagrams = diagrams_of(w.root);
-  const auto expect_shown = [&](const HtmlPage& page, const std::string& dot) {
-    const std::vector<std::string> pictures = pictures_of(page, dot);
-    EXPECT_EQ(pictures.size(), 1u) << page.file << " shows " << dot << " " << pictures.size() << " times";
-    const std::string caption = caption_of(w.root / "docs/diagrams" / dot);
-    EXPECT_NE(plain(page.text).find(caption), std::string::npos) << page.file << ": no caption \"" << caption << "\"";
-    for (const std::string& picture : pictures) {
-      EXPECT_FALSE(picture.starts_with("<iframe")) << page.file << ": " << picture << " is a fixed frame";
-      static const std::regex fixed_width{R"re(\swidth="\d+")re"};
-      EXPECT_FALSE(std::regex_search(picture, fixed_width)) << page.file << ": " << picture << " has a fixed width";
+  const auto expect_shown_once = [&](const std::vector<const HtmlPage*>& pages, const std::string& dot) {
+    std::size_t shown = 0;
+    for (const HtmlPage* page : pages) {
+      const std::vector<std::string> pictures = pictures_of(*page, dot);
+      shown += pictures.size();
+      const std::string caption = caption_of(w.root / "docs/diagrams" / dot);
+      if (!pictures.empty()) {
+        EXPECT_NE(plain(page->text).find(caption), std::string::npos) << page->file << ": no caption \"" << caption << "\"";
+      }
+      for (const std::string& picture : pictures) {
+        EXPECT_FALSE(picture.starts_with("<iframe")) << page->file << ": " << picture << " is a fixed frame";
+        static const std::regex fixed_width{R"re(\swidth="\d+")re"};
+        EXPECT_FALSE(std::regex_search(picture, fixed_width)) << page->file << ": " << picture << " has a fixed width";
+      }
     }
+    EXPECT_EQ(shown, 1u) << dot << " is shown " << shown << " times on " << pages.front()->file << " and its parts";
   };
   if (fs::exists(w.root / "docs/diagrams.md"))
     if (const HtmlPage* page = page_of(w, site, "docs/diagrams.md"))
-      for (const std::string& dot : diagrams) expect_shown(*page, dot);
+      for (const std::string& dot : diagrams_of(w.root)) expect_shown_once({page}, dot);
   for (const std::string& dir : w.dirs) {
-    const HtmlPage* page = page_of(w, site, chapter_file(dir));
+    std::vector<const HtmlPage*> pages;  // README.md first
+    for (const Markdown& md : w.pages)
+      if (md.rel.starts_with(dir + "/"))
+        if (const HtmlPage* page = page_of(w, site, md.rel)) pages.push_back(page);
     const std::string prefix = dir == "bonus-oci" ? "bonus-" : dir.substr(0, 6);
-    for (const std::string& dot : diagrams)
-      if (page != nullptr && dot.starts_with(prefix)) expect_shown(*page, dot);
+    for (const std::string& dot : diagrams_of(w.root))
+      if (!pages.empty() && dot.starts_with(prefix)) expect_shown_once(pages, dot);
   }
   // What makes a picture scale: the workshop's stylesheet.
   const std::string css = read_file(site.html / "workshop.css");

@@ -483,11 +483,14 @@ void filter_markdown(const Site& site, const Page& page, const Lines& lines) {
   static const std::regex site_comment{R"(^\s*<!--\s*site:\s*(.*?)\s*-->\s*$)"};
   static const std::regex item{R"(^(\d+)\.(\s.*)$)"};
   static const std::regex cell{R"(\|(\s*)(yes|no)(\s*)(?=\|))"};
-  std::set<std::string> placed, shown, subpages;
+  std::set<std::string> placed, shown, subpages;  // shown: the diagrams a chapter shows in its text
   std::smatch m;
-  for (const std::string& line : lines)
-    if (std::regex_match(line, m, site_comment) && m[1].str().starts_with("diagram "))
-      shown.insert(m[1].str().substr(8));
+  const fs::path dir = site.root / page.rel.parent_path();
+  const auto markdown = [](const fs::path& file) { return file.extension() == ".md"; };
+  for (const std::string& md : page.label == page.run ? files_in(dir, markdown) : std::vector<std::string>{})
+    for (const std::string& line : must_read(dir / md))
+      if (std::regex_match(line, m, site_comment) && m[1].str().starts_with("diagram "))
+        shown.insert(m[1].str().substr(8));
   const std::vector<Heading> all = headings(lines);
   auto next_heading = all.begin();
   std::optional<std::size_t> exercises;  // where the exercises begin in `out`
