@@ -243,8 +243,9 @@ std::string step_name(const std::string& run) { return run == "bonus" ? run : ru
 
 // The run a file (relative to the root) belongs to: its chapter's, or "" (the other pages').
 std::string run_of(const Site& site, const fs::path& rel) {
+  if (std::distance(rel.begin(), rel.end()) != 2) return "";
   const std::string dir = rel.begin()->string();
-  return std::distance(rel.begin(), rel.end()) == 2 && is_chapter(site, dir) ? run_of_chapter(dir) : "";
+  return is_chapter(site, dir) ? run_of_chapter(dir) : "";
 }
 
 // The Doxygen name of the page made from markdown file `rel`; "" when the site has no such page.
