@@ -1,50 +1,27 @@
-// docsite: what the Doxygen site needs done to the workshop's files, besides Doxygen itself.
+// docsite: what the workshop's site needs besides Doxygen (see docs/README.md).
 //
-//   docsite filter --root DIR --steps A,B,... [--diagrams DIR] [--mode docs|view] [--] FILE
-//       Doxygen's input filter (FILTER_PATTERNS; --mode view for FILTER_SOURCE_PATTERNS):
-//       prints FILE as Doxygen should read it. Line numbers stay those of FILE, so Doxygen's
-//       warnings point at the real line (in a chapter, up to the first section the site adds).
-//   docsite diff --root DIR --from STEP --to STEP --out FILE.html
-//       `diff -u` of the sources of two steps, as an HTML table (added lines green, removed
-//       lines red) for \htmlinclude.
-//   docsite relink --root DIR --steps A,B,... --html DIR
-//       after Doxygen: points the names in each chapter's code blocks at its own step.
-//   docsite symbols --root DIR --steps A,B,...
-//       lists the names the chapters can link to, for checking the filter.
+//   docsite check  [--root DIR] FILE.md...   exit 1 when a code block differs from the region
+//                                            of the source it names, or has no marker
+//   docsite update [--root DIR] FILE.md...   copies the regions into the blocks
+//   docsite filter --root DIR FILE           Doxygen's input filter: FILE as Doxygen should read it
+//   docsite layout --root DIR [--run RUN] OUT.xml PAGE.md...
+//                                            the navigation of one Doxygen run: every chapter,
+//                                            then PAGE.md... (the other pages, in order)
+//   docsite diff --root DIR FROM TO OUT.html every file of folder TO that differs from FROM's,
+//                                            as highlighted tables for \htmlinclude
 //
-// What the filter does to markdown (chapters stepN-*/README.md, docs/*.md, rootfs/README.md):
-//   - gives every heading a Doxygen id: the page's first heading gets the page's label
-//     (`step3` for step3-rootfs/README.md, `pitfalls` for docs/pitfalls.md), every other heading
-//     `LABEL-SLUG`, SLUG being the anchor the forge makes (`## PID 1 ignores SIGTERM` in
-//     pitfalls.md: `pitfalls-pid-1-ignores-sigterm`);
-//   - turns links between the repository's files into Doxygen references, so that the same
-//     markdown links work on the forge and on the site: `../step2-namespaces/README.md#try-it`
-//     becomes `@ref step2-try-it`, `main.cpp` the file's page; a link to a chapter of a step
-//     that does not exist yet, or to a file the site does not show, keeps its text only;
-//   - links `name()` and `name` in a chapter's code spans to that name in the chapter's step,
-//     and keeps Doxygen from linking them to an arbitrary step on other pages;
-//   - works around what Doxygen 1.9 reads differently from the forge: a code span with a
-//     quote in it, `**` around a code span, `--option` outside code;
-//   - replaces a line `<!-- site: TEXT -->` (hidden on the forge) with TEXT; `<!-- site: code -->`,
-//     `<!-- site: diagrams -->`, `<!-- site: diff -->`, `<!-- site: diff-list -->` and
-//     `<!-- site: diagram NAME.dot -->` stand for what the site generates;
-//   - adds to each chapter, before its exercises, the sections the chapter did not place: its
-//     code, its diagrams (docs/diagrams/stepN-*.dot, each with a `// caption: ...` line) and
-//     its diff against the step before; colours the cells "yes" and "no" of tables.
-// What it does to the C++ sources of a step (see filter_source):
-//   - puts the step's code into `namespace stepN`, so that the functions of five steps, each in
-//     an anonymous namespace of a file called main.cpp, do not merge into one namespace;
-//   - (documentation only) turns the snippet markers `//! [name]` into plain comments, and the
-//     plain `//` comment directly above a top-level declaration into its documentation (`///`),
-//     the comment that opens the file into the file's description.
+// The site is one Doxygen run per chapter folder (stepN-*/ into html/stepN/, bonus-oci/ into
+// html/bonus/: the chapter, its parts and the step's code, so that the names in a chapter link
+// to its own step's code) and one run for the other pages (docs/*.md, rootfs/README.md: html/).
+// A link within a run is a Doxygen reference, which Doxygen checks; a link between runs is an
+// address, which the filter checks. Line numbers stay those of the file, so that Doxygen's
+// warnings point at the right line (in a chapter, up to the sections the site adds).
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -59,1142 +36,701 @@
 namespace {
 
 namespace fs = std::filesystem;
+using Lines = std::vector<std::string>;
 
-constexpr const char* program = "docsite";
-
-[[noreturn]] void fail(const std::string& message, int status = 2) {
-  std::fprintf(stderr, "%s: %s\n", program, message.c_str());
-  std::exit(status);
+[[noreturn]] void fail(const std::string& message) {
+  std::fprintf(stderr, "docsite: %s\n", message.c_str());
+  std::exit(2);
 }
 
-std::string read_file(const fs::path& path) {
+std::optional<Lines> read_lines(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot read " + path.string());
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    lines.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
+  if (!in) return std::nullopt;
+  Lines lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
 }
 
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  std::stringstream in(text);
-  for (std::string part; std::getline(in, part, separator);)
-    if (!part.empty()) parts.push_back(part);
-  return parts;
+Lines must_read(const fs::path& path) {
+  std::optional<Lines> lines = read_lines(path);
+  if (!lines) fail("cannot read " + path.string());
+  return *lines;
+}
+
+void write_lines(const fs::path& path, const Lines& lines) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  for (const std::string& line : lines) out << line << '\n';
+  if (!out) fail("cannot write " + path.string());
 }
 
 std::string html_escape(const std::string& text) {
   std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
+  for (char c : text)
+    out += c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '"' ? "&quot;" : std::string(1, c);
   return out;
 }
 
-// 3 for "step3-rootfs", 0 for anything else.
-int step_number(const std::string& name) {
-  static const std::regex step{R"(^step([1-9])-.+$)"};
-  std::smatch m;
-  return std::regex_match(name, m, step) ? std::stoi(m[1]) : 0;
+// Doxygen's name for a page: main.cpp -> main_8cpp, further_reading -> further__reading.
+std::string doxygen_name(const std::string& path) {
+  std::string out;
+  for (char c : path) out += c == '/' ? "_2" : c == '.' ? "_8" : c == '_' ? "__" : std::string(1, c);
+  return out;
 }
 
-// --- the workshop as the site sees it ---------------------------------------------------------
-
-struct Site {
-  fs::path root;                        // the repository
-  fs::path diagrams;                    // docs/diagrams
-  std::map<int, std::string> steps;     // the steps the site shows: 3 -> "step3-rootfs"
-};
-
-bool is_source(const fs::path& path) {
-  const std::string ext = path.extension().string();
+bool is_source(const fs::path& file) {
+  const std::string ext = file.extension();
   return ext == ".cpp" || ext == ".hpp" || ext == ".h";
 }
 
-// The sources of a step, main.cpp first, then by name.
-std::vector<std::string> step_sources(const fs::path& dir) {
+// The names of the files in `dir` that `keep` accepts, sorted.
+std::vector<std::string> files_in(const fs::path& dir, const auto& keep) {
   std::vector<std::string> names;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.is_regular_file() && is_source(entry.path())) names.push_back(entry.path().filename());
-  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
-    if ((a == "main.cpp") != (b == "main.cpp")) return a == "main.cpp";
-    return a < b;
-  });
+    if (keep(entry.path())) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
   return names;
 }
 
-// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to '-'.
-std::string slug(const std::string& heading) {
-  std::string out;
-  for (unsigned char c : heading) {
-    if (std::isalnum(c) || c == '_' || c == '-' || c >= 0x80) out += static_cast<char>(std::tolower(c));
-    else if (c == ' ') out += '-';
+// `//! [name]` alone on a line: a Doxygen snippet marker, around a region the chapters show.
+const std::regex source_marker{R"(^\s*//!\s*\[([^\]]+)\]\s*$)"};
+// An opening code fence: blanks, three or more ` (none after them) or ~, the language.
+const std::regex fence_open{R"(^(\s*)(`{3,}(?=[^`]*$)|~{3,})\s*([^`\s]*).*$)"};
+
+// The line that closes the code block opened at line `open` with `fence`, or lines.size().
+std::size_t fence_close(const Lines& lines, std::size_t open, const std::string& fence) {
+  for (std::size_t i = open + 1; i < lines.size(); ++i) {
+    const std::size_t s = lines[i].find_first_not_of(" \t");
+    if (s == std::string::npos || lines[i].compare(s, fence.size(), fence) != 0) continue;
+    const std::size_t rest = lines[i].find_first_not_of(fence[0], s);
+    if (rest == std::string::npos || lines[i].find_first_not_of(" \t", rest) == std::string::npos)
+      return i;
   }
-  return out;
+  return lines.size();
 }
 
-// The first `# Title {#id}` of a markdown file, if it names an id.
-std::optional<std::string> explicit_page_id(const fs::path& file) {
-  std::ifstream in(file);
-  static const std::regex heading{R"(^#\s.*\{#([A-Za-z0-9_.-]+)\}\s*$)"};
-  std::smatch m;
-  for (std::string line; std::getline(in, line);) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    if (std::regex_match(line, m, heading)) return m[1].str();
-    return std::nullopt;
-  }
-  return std::nullopt;
-}
+// --- snippets: the chapters' code blocks are regions of the source ------------------------------
 
-// The forge's anchor of a markdown file's title (its first heading), or "".
-std::string title_slug(const fs::path& file) {
-  std::ifstream in(file);
-  static const std::regex heading{R"(^#\s+(.*?)\s*(\{#[^}]*\})?\s*#*\s*$)"};
-  std::smatch m;
-  for (std::string line; std::getline(in, line);) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    return std::regex_match(line, m, heading) ? slug(m[1]) : "";
-  }
-  return "";
-}
-
-// The label of the page made from `rel` (a path relative to the root); empty if `rel` is not
-// one of the site's pages. A chapter of a step the site does not show is not a page.
-std::string page_label(const Site& site, const fs::path& rel) {
-  const std::vector<fs::path> parts(rel.begin(), rel.end());
-  if (parts.size() == 2 && parts[1] == "README.md") {
-    if (int n = step_number(parts[0]); n != 0) {
-      auto it = site.steps.find(n);
-      return it != site.steps.end() && it->second == parts[0] ? "step" + std::to_string(n) : "";
-    }
-  }
-  if (rel.extension() != ".md" || !fs::is_regular_file(site.root / rel)) return "";
-  if (rel == "docs/mainpage.md") return "index";
-  const bool docs_page = parts.size() == 2 && parts[0] == "docs";
-  const bool readme = parts.size() == 2 && parts[1] == "README.md";
-  if (!docs_page && !readme) return "";
-  if (auto id = explicit_page_id(site.root / rel)) return *id;
-  std::string label = readme ? parts[0].string() : rel.stem().string();
-  if (docs_page && readme) label = "docs";
-  for (char& c : label)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') c = '_';
-  return label;
-}
-
-// Doxygen typesets `--` and `---` as dashes; an option such as `--rootfs` written outside a
-// code span must keep its two hyphens. Code spans are left alone.
-std::string keep_double_dashes(const std::string& text) {
-  std::string out;
-  bool code = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '`') code = !code;
-    const bool starts_word = i == 0 || std::isspace(static_cast<unsigned char>(text[i - 1])) ||
-                             text[i - 1] == '(';
-    if (!code && starts_word && text.compare(i, 2, "--") == 0 && i + 2 < text.size() &&
-        std::isalnum(static_cast<unsigned char>(text[i + 2]))) {
-      out += "\\--";
-      ++i;
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-
-// --- markdown -----------------------------------------------------------------------------------
-
-struct Page {
-  fs::path rel;            // where the page lives in the repository (also for generated stubs)
-  std::string label;       // its Doxygen label
-  int step = 0;            // a chapter's step, else 0
-  std::string title_slug;  // the forge's anchor of its title
+struct Region {
+  Lines lines;        // between its two marker lines, the markers of other regions left out
+  std::string error;  // why there is no such region
 };
 
-// What a link target becomes on the site: a Doxygen reference, the target untouched (an
-// address elsewhere, an image), or nothing (the link keeps only its text).
+Region find_region(const fs::path& root, const std::string& file, const std::string& name) {
+  const std::optional<Lines> source = read_lines(root / file);
+  if (!source) return {{}, "cannot read " + file + " (paths are relative to the repository root)"};
+  std::vector<std::size_t> at;
+  std::smatch m;
+  for (std::size_t i = 0; i < source->size(); ++i)
+    if (std::regex_match((*source)[i], m, source_marker) && m[1] == name) at.push_back(i);
+  const std::string marker = "`//! [" + name + "]`", what = "region '" + name + "' in " + file;
+  if (at.empty()) return {{}, "no " + what + " (put a line " + marker + " before the region and one after it)"};
+  if (at.size() != 2)
+    return {{}, what + " has " + std::to_string(at.size()) + " marker lines " + marker + "; it needs exactly two"};
+  Region region;
+  for (std::size_t i = at[0] + 1; i < at[1]; ++i)
+    if (!std::regex_match((*source)[i], source_marker)) region.lines.push_back((*source)[i]);
+  return region;
+}
+
+std::string first_difference(const Lines& chapter, const Lines& source) {
+  std::size_t i = 0;
+  while (i < chapter.size() && i < source.size() && chapter[i] == source[i]) ++i;
+  return "first difference at line " + std::to_string(i + 1) + " of the block:\n    chapter: " +
+         (i < chapter.size() ? chapter[i] : "(block ends)") +
+         "\n    source:  " + (i < source.size() ? source[i] : "(region ends)");
+}
+
+// Checks one chapter (with `update`: rewrites its blocks from the source). False on a problem.
+bool snippets(const fs::path& root, const std::string& file, bool update) {
+  static const std::regex chapter_marker{R"(^\s*<!--\s*snippet:\s*(\S+)\s*-->\s*$)"};
+  static const std::set<std::string> code_languages{"cpp", "c++", "cxx", "cc", "c", "h", "hpp"};
+  const std::optional<Lines> in = read_lines(file);
+  if (!in) {
+    std::fprintf(stderr, "docsite: cannot read %s\n", file.c_str());
+    return false;
+  }
+  std::multimap<std::size_t, std::string> problems;  // by line
+  const auto problem = [&](std::size_t at, const std::string& what) { problems.emplace(at + 1, what); };
+  Lines out;
+  int changed = 0;
+  constexpr std::size_t none = std::string::npos;
+  std::size_t marker = none;  // the line of a marker waiting for its block
+  for (std::size_t i = 0; i < in->size(); ++i) {
+    std::smatch m, fence;
+    const std::string& line = (*in)[i];
+    out.push_back(line);
+    const bool is_marker = std::regex_match(line, m, chapter_marker);
+    if (!std::regex_match(line, fence, fence_open)) {
+      if (marker != none) problem(marker, "snippet marker is not directly followed by a code block");
+      marker = is_marker ? i : none;
+      continue;
+    }
+    const std::size_t close = fence_close(*in, i, fence[2]);
+    if (close == in->size()) {
+      problem(i, "code block is not closed");
+      break;
+    }
+    Lines block(in->begin() + static_cast<std::ptrdiff_t>(i + 1), in->begin() + static_cast<std::ptrdiff_t>(close));
+    std::smatch target;
+    if (marker != none && std::regex_match((*in)[marker], target, chapter_marker) && target[1] != "none") {
+      const std::string path = target[1];
+      const std::size_t hash = path.find('#');
+      const Region region = hash == std::string::npos || hash == 0 || hash + 1 == path.size()
+          ? Region{{}, "snippet marker '" + path + "' is not PATH#NAME (e.g. step3-rootfs/main.cpp#setup_rootfs)"}
+          : find_region(root, path.substr(0, hash), path.substr(hash + 1));
+      if (!region.error.empty()) {
+        problem(marker, region.error);
+      } else if (region.lines != block && update) {
+        block = region.lines;
+        ++changed;
+      } else if (region.lines != block) {
+        problem(marker, "block differs from " + path + " (run `cmake --build build --target snippets-update`); " +
+                            first_difference(block, region.lines));
+      }
+    } else if (marker == none && code_languages.contains(fence[3])) {
+      problem(i, "```" + fence[3].str() + " block without a snippet marker: pull it from the source with "
+                 "<!-- snippet: PATH#NAME --> on the line before, or mark it <!-- snippet: none --> if it "
+                 "is not from the source");
+    }
+    out.insert(out.end(), block.begin(), block.end());
+    out.push_back((*in)[close]);
+    marker = none;
+    i = close;
+  }
+  if (marker != none) problem(marker, "snippet marker is not directly followed by a code block");
+  for (const auto& [line, what] : problems) std::fprintf(stderr, "%s:%zu: %s\n", file.c_str(), line, what.c_str());
+  if (changed > 0 && !problems.empty()) {
+    std::fprintf(stderr, "docsite: %s not updated: fix the problems above first\n", file.c_str());
+  } else if (changed > 0) {
+    write_lines(file, out);
+    std::printf("%s: updated %d block%s\n", file.c_str(), changed, changed == 1 ? "" : "s");
+  }
+  return problems.empty();
+}
+
+// --- the site: its runs and pages -----------------------------------------------------------------
+
+struct Site {
+  fs::path root;
+  std::vector<std::string> chapters;  // the folders with a chapter (README.md), in the site's order
+};
+
+Site site_at(const fs::path& root) {
+  Site site{root, {}};
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename();
+    static const std::regex step{"step[1-9]-[A-Za-z0-9_-]+"};
+    if (std::regex_match(name, step) && fs::exists(entry.path() / "README.md")) site.chapters.push_back(name);
+  }
+  std::sort(site.chapters.begin(), site.chapters.end());
+  if (fs::exists(root / "bonus-oci/README.md")) site.chapters.push_back("bonus-oci");
+  return site;
+}
+
+bool is_chapter(const Site& site, const std::string& dir) {
+  return std::find(site.chapters.begin(), site.chapters.end(), dir) != site.chapters.end();
+}
+
+// The Doxygen run of a chapter folder, also the folder of the site it writes: step3, bonus.
+std::string run_of_chapter(const std::string& dir) {
+  return dir == "bonus-oci" ? "bonus" : dir.substr(0, 5);
+}
+
+// What `./workshop diff` calls the chapter of run `run`: 3, bonus.
+std::string step_name(const std::string& run) { return run == "bonus" ? run : run.substr(4); }
+
+// The run a file (relative to the root) belongs to: its chapter's, or "" (the other pages').
+std::string run_of(const Site& site, const fs::path& rel) {
+  if (std::distance(rel.begin(), rel.end()) != 2) return "";
+  const std::string dir = rel.begin()->string();
+  return is_chapter(site, dir) ? run_of_chapter(dir) : "";
+}
+
+// The Doxygen name of the page made from markdown file `rel`; "" when the site has no such page.
+std::string page_label(const Site& site, const fs::path& rel) {
+  if (rel.extension() != ".md" || std::distance(rel.begin(), rel.end()) != 2 || !fs::is_regular_file(site.root / rel))
+    return "";
+  const std::string dir = rel.begin()->string(), stem = rel.stem();
+  if (is_chapter(site, dir)) return stem == "README" ? run_of_chapter(dir) : dir + "-" + stem;
+  if (dir == "docs") return stem == "mainpage" ? "index" : stem == "README" ? "docs" : stem;
+  return rel == "rootfs/README.md" ? "rootfs" : "";
+}
+
+// The address of file `file` of run `to`, from a page of run `from`.
+std::string address(const std::string& from, const std::string& to, const std::string& file) {
+  return (from.empty() ? "" : "../") + (to.empty() ? "" : to + "/") + file;
+}
+
+struct Heading {
+  std::size_t line;
+  int level;
+  std::string text;    // without backticks: Doxygen 1.9 shows a code span in a heading as raw <tt>
+  std::string anchor;  // the forge's: lower case, punctuation dropped, spaces turned into '-'
+};
+
+std::vector<Heading> headings(const Lines& lines) {
+  static const std::regex heading{R"(^(#{1,6})\s+(.*?)\s*#*\s*$)"};
+  std::map<std::string, int> used;
+  std::vector<Heading> out;
+  std::smatch m;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (std::regex_match(lines[i], m, fence_open)) i = fence_close(lines, i, m[2]);
+    if (i >= lines.size() || !std::regex_match(lines[i], m, heading)) continue;
+    std::string text = m[2], anchor;
+    std::erase(text, '`');
+    for (unsigned char c : text) {
+      if (std::isalnum(c) || c == '_' || c == '-' || c >= 0x80) anchor += static_cast<char>(std::tolower(c));
+      else if (c == ' ') anchor += '-';
+    }
+    if (const int n = used[anchor]++; n > 0) anchor += "-" + std::to_string(n);
+    out.push_back({i, static_cast<int>(m[1].length()), text, anchor});
+  }
+  return out;
+}
+
+// A markdown file of the repository, as a page of the site.
+struct Page {
+  fs::path rel;       // relative to the root
+  std::string run;    // its Doxygen run
+  std::string label;  // its Doxygen name
+};
+
+// What a link's target becomes on the site: a Doxygen reference (same run), an address (other
+// run, or outside), or nothing: a file the site does not show keeps only the link's text.
 std::optional<std::string> site_target(const Site& site, const Page& page, const std::string& target) {
   static const std::regex scheme{R"(^[A-Za-z][A-Za-z0-9+.-]*:.*)"};
-  if (target.empty() || std::regex_match(target, scheme) || target.starts_with("//") ||
-      target.starts_with("@ref") || target.starts_with("\\ref"))
-    return target;
+  if (target.empty() || std::regex_match(target, scheme) || target.starts_with("@ref")) return target;
   const std::size_t hash = target.find('#');
   const std::string path = target.substr(0, hash);
   const std::string fragment = hash == std::string::npos ? "" : target.substr(hash + 1);
-  if (path.empty()) {  // a heading of this page; the title's anchor is the page itself
-    if (fragment == page.title_slug) return "@ref " + page.label;
-    return "@ref " + page.label + "-" + fragment;
+  fs::path rel = path.empty() ? page.rel : (page.rel.parent_path() / path).lexically_normal();
+  if (rel.empty() || *rel.begin() == "..") return std::nullopt;
+  if (rel.filename().empty()) rel = rel.parent_path();
+  if (fs::is_directory(site.root / rel)) rel /= "README.md";
+  const std::string to = run_of(site, rel);
+  if (const std::string label = page_label(site, rel); !label.empty()) {
+    const std::vector<Heading> all = headings(must_read(site.root / rel));
+    const bool title = fragment.empty() || (!all.empty() && fragment == all[0].anchor);
+    const std::string anchor = label + "-" + fragment;
+    if (to == page.run) return "@ref " + (title ? label : anchor);
+    // Another run: Doxygen cannot tell whether the heading exists, so an unknown one is left
+    // a reference it fails on.
+    const auto known = [&](const Heading& h) { return h.anchor == fragment; };
+    if (!title && std::none_of(all.begin(), all.end(), known)) return "@ref " + anchor;
+    return address(page.run, to, doxygen_name(label) + ".html") + (title ? "" : "#" + anchor);
   }
-
-  fs::path rel = (page.rel.parent_path() / path).lexically_normal();
-  if (rel.empty() || *rel.begin() == "..") return std::nullopt;  // outside the repository
-  if (rel.filename().empty()) rel = rel.parent_path();              // "dir/" -> "dir"
-  if (step_number(rel.string()) != 0 && std::distance(rel.begin(), rel.end()) == 1)
-    rel /= "README.md";                                             // a step's folder: its chapter
-  if (std::string label = page_label(site, rel); !label.empty()) {
-    if (fragment.empty() || fragment == title_slug(site.root / rel)) return "@ref " + label;
-    return "@ref " + label + "-" + fragment;
-  }
-  // A source of a step the site shows: the file's page.
-  if (is_source(rel) && std::distance(rel.begin(), rel.end()) == 2) {
-    const int n = step_number(rel.begin()->string());
-    auto it = site.steps.find(n);
-    if (n != 0 && it != site.steps.end() && it->second == *rel.begin() &&
-        fs::is_regular_file(site.root / rel))
-      return "@ref " + rel.generic_string();
-  }
-  return std::nullopt;
+  if (!is_source(rel) || !fs::is_regular_file(site.root / rel) || to.empty()) return std::nullopt;
+  return to == page.run ? "@ref " + rel.generic_string()
+                        : address(page.run, to, doxygen_name(rel.filename()) + ".html");
 }
 
-// --- what the steps' sources define -----------------------------------------------------------
+// --- markdown, as Doxygen 1.9 should read it ----------------------------------------------------
 
-// A name defined at namespace level in a step's sources, with the scope Doxygen gives it on the
-// site (see filter_source): `step3::anonymous_namespace{main.cpp}` for the anonymous namespace.
-struct Symbol {
-  std::string name;
-  std::string scope;
-  bool function = false;
-  bool type = false;
-};
-
-bool is_identifier_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
-
-// The identifier that ends just before position `end` of `text` (blanks skipped), or "".
-std::string identifier_before(const std::string& text, std::size_t end) {
-  while (end > 0 && std::isspace(static_cast<unsigned char>(text[end - 1]))) --end;
-  std::size_t begin = end;
-  while (begin > 0 && is_identifier_char(text[begin - 1])) --begin;
-  if (begin == end || std::isdigit(static_cast<unsigned char>(text[begin]))) return "";
-  return text.substr(begin, end - begin);
-}
-
-// The names a declaration at namespace level defines; `statement` is its text up to `;` or `{`.
-void declared_names(const std::string& statement, const std::string& scope,
-                    std::vector<Symbol>& out) {
-  static const std::regex skipped{R"(^\s*(using|typedef|static_assert|template|friend|return)\b.*)"};
-  static const std::regex type{R"(^\s*(?:struct|class|union|enum(?:\s+class)?)\s+([A-Za-z_]\w*)[^(]*$)"};
-  std::smatch m;
-  if (statement.find_first_not_of(" \t\n") == std::string::npos) return;
-  if (std::regex_match(statement, m, skipped)) return;
-  if (std::regex_match(statement, m, type)) {
-    out.push_back({m[1], scope, false, true});
-    return;
-  }
-  const std::size_t paren = statement.find('(');
-  const std::size_t equal = statement.find('=');
-  if (paren != std::string::npos && (equal == std::string::npos || paren < equal)) {
-    // A member defined outside its class (`void Cgroup::make(`) belongs to the class: skipped.
-    std::size_t end = paren;
-    while (end > 0 && std::isspace(static_cast<unsigned char>(statement[end - 1]))) --end;
-    const std::string name = identifier_before(statement, end);
-    const std::size_t begin = end - name.size();
-    const bool qualified = (begin >= 2 && statement.compare(begin - 2, 2, "::") == 0) ||
-                           (begin >= 1 && statement[begin - 1] == '~');
-    if (!name.empty() && name != "operator" && !qualified) out.push_back({name, scope, true, false});
-    return;
-  }
-  // Variables: each declarator's name stands before its `=`, or at its end.
-  int depth = 0;
-  std::size_t part = 0;
-  for (std::size_t i = 0; i <= statement.size(); ++i) {
-    const char c = i < statement.size() ? statement[i] : ',';
-    if (c == '(' || c == '<' || c == '[' || c == '{') ++depth;
-    if (c == ')' || c == '>' || c == ']' || c == '}') --depth;
-    if (depth > 0 || c != ',') continue;
-    const std::string declarator = statement.substr(part, i - part);
-    const std::size_t eq = declarator.find('=');
-    std::string name = identifier_before(declarator, eq == std::string::npos ? declarator.size() : eq);
-    if (!name.empty()) out.push_back({name, scope, false, false});
-    part = i + 1;
-  }
-}
-
-// Walks C++ text, skipping comments, string and character literals and preprocessor lines, and
-// calls on(c, line, statement) for every '{', '}' and ';': `line` is the 0-based line of c,
-// `statement` the code since the previous one of them.
-template <class On>
-void walk_code(const std::string& text, On on) {
-  std::string statement;
-  std::size_t line = 0;
-  bool line_start = true;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '\n') {
-      ++line;
-      line_start = true;
-      statement += ' ';
-      continue;
-    }
-    if (line_start && c == '#') {  // a preprocessor line, with its continuations
-      while (i + 1 < text.size() && !(text[i + 1] == '\n' && text[i] != '\\')) {
-        if (text[i] == '\n') ++line;
-        ++i;
-      }
-      continue;
-    }
-    if (!std::isspace(static_cast<unsigned char>(c))) line_start = false;
-    if (text.compare(i, 2, "//") == 0) {
-      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
-      continue;
-    }
-    if (text.compare(i, 2, "/*") == 0) {
-      const std::size_t end = text.find("*/", i + 2);
-      const std::size_t stop = end == std::string::npos ? text.size() : end + 2;
-      line += static_cast<std::size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(i),
-                                                  text.begin() + static_cast<std::ptrdiff_t>(stop), '\n'));
-      i = stop - 1;
-      continue;
-    }
-    if (c == '"' || c == '\'') {  // a literal, escapes included
-      std::size_t j = i + 1;
-      while (j < text.size() && text[j] != c && text[j] != '\n') j += text[j] == '\\' ? 2 : 1;
-      statement += c == '"' ? "\"\"" : "''";
-      i = std::min(j, text.size() - 1);
-      continue;
-    }
-    if (c == '{' || c == '}' || c == ';') {
-      on(c, line, statement);
-      statement.clear();
-      continue;
-    }
-    statement += c;
-  }
-}
-
-bool opens_anonymous_namespace(const std::string& statement) {
-  static const std::regex anonymous{R"(^\s*namespace\s*$)"};
-  return std::regex_match(statement, anonymous);
-}
-
-// The namespace-level names of one source file of step `step`. A top-level anonymous namespace
-// is the step's namespace on the site (see filter_source), other namespaces nest in it.
-void scan_symbols(const std::string& text, int step, const std::string& file,
-                  std::vector<Symbol>& out) {
-  struct Scope {
-    bool is_namespace;
-    std::string name;  // as Doxygen names it; empty: adds nothing to the scope
-  };
-  std::vector<Scope> stack;
-  const auto at_namespace_level = [&] {
-    return std::all_of(stack.begin(), stack.end(), [](const Scope& s) { return s.is_namespace; });
-  };
-  const auto scope_name = [&] {
-    std::string name = "step" + std::to_string(step);
-    for (const Scope& s : stack)
-      if (!s.name.empty()) name += "::" + s.name;
-    return name;
-  };
-  walk_code(text, [&](char c, std::size_t, const std::string& statement) {
-    static const std::regex named{R"(^\s*(?:inline\s+)?namespace\s+([A-Za-z_][\w:]*)\s*$)"};
-    static const std::regex extern_c{R"(^\s*extern\s*""\s*$)"};
-    std::smatch m;
-    const bool level = at_namespace_level();
-    if (c == '{') {
-      if (!level) {
-        stack.push_back({false, ""});
-      } else if (opens_anonymous_namespace(statement)) {
-        stack.push_back({true, stack.empty() ? "" : "anonymous_namespace{" + file + "}"});
-      } else if (std::regex_match(statement, m, named)) {
-        stack.push_back({true, m[1]});
-      } else if (std::regex_match(statement, extern_c)) {
-        stack.push_back({true, ""});
-      } else {
-        declared_names(statement, scope_name(), out);
-        stack.push_back({false, ""});
-      }
-    } else if (c == '}') {
-      if (!stack.empty()) stack.pop_back();
-    } else if (level) {
-      declared_names(statement, scope_name(), out);
-    }
-  });
-}
-
-// The lines (0-based) that open and close each top-level anonymous namespace of a file.
-std::vector<std::pair<std::size_t, std::size_t>> anonymous_namespaces(const std::string& text) {
-  std::vector<std::pair<std::size_t, std::size_t>> found;
-  std::vector<std::optional<std::size_t>> stack;  // the opening line of a top-level anonymous one
-  walk_code(text, [&](char c, std::size_t line, const std::string& statement) {
-    if (c == '{') {
-      if (stack.empty() && opens_anonymous_namespace(statement)) stack.push_back(line);
-      else stack.push_back(std::nullopt);
-    } else if (c == '}' && !stack.empty()) {
-      if (stack.back()) found.emplace_back(*stack.back(), line);
-      stack.pop_back();
-    }
-  });
-  return found;
-}
-
-// Every step's namespace-level names, read once.
-const std::map<int, std::vector<Symbol>>& symbols(const Site& site) {
-  static std::map<int, std::vector<Symbol>> all;
-  static bool read = false;
-  if (read) return all;
-  read = true;
-  for (const auto& [n, dir] : site.steps)
-    for (const std::string& name : step_sources(site.root / dir))
-      scan_symbols(read_file(site.root / dir / name), n, name, all[n]);
-  return all;
-}
-
-const Symbol* find_symbol(const Site& site, int step, const std::string& name, bool function) {
-  auto it = symbols(site).find(step);
-  if (it == symbols(site).end()) return nullptr;
-  for (const Symbol& s : it->second)
-    if (s.name == name && s.function == function) return &s;
-  return nullptr;
-}
-
-// --- inline markdown ----------------------------------------------------------------------------
-
-// A code span as Doxygen should read it:
-//   - Doxygen ends a single-backtick span at a quote followed by a non-word character
-//     (`sh -c 'echo $$'` would break), so such a span gets two backticks;
-//   - `name()` or `name` of a step's function, constant or type links to the definition in the
-//     chapter's own step; on other pages, or when the chapter's step has no such name,
-//     Doxygen's automatic link (which would pick any step's) is suppressed.
-std::string code_span(const Site& site, const Page& page, const std::string& ticks,
-                      const std::string& content) {
-  static const std::regex symbol{R"(^([A-Za-z_]\w*)(\(\))?$)"};
-  std::smatch m;
-  if (std::regex_match(content, m, symbol)) {
-    const bool function = m[2].matched;
-    const std::string name = m[1];
-    if (page.step != 0) {
-      if (const Symbol* s = find_symbol(site, page.step, name, function))
-        return "<code>[" + content + "](@ref " + s->scope + "::" + name + ")</code>";
-    }
-    for (const auto& [n, list] : symbols(site))
-      for (const Symbol& s : list)
-        if (s.name == name && s.function == function && (function || s.type))
-          return "<code>%" + content + "</code>";
-  }
-  if (ticks.size() == 1) {
-    for (std::size_t i = 0; i < content.size(); ++i)
-      if (content[i] == '\'' && (i + 1 == content.size() || !is_identifier_char(content[i + 1])))
-        return "``" + content + "``";
-  }
-  return ticks + content + ticks;
-}
-
-struct CodeSpan {
-  std::size_t begin, end;  // [begin, end), backticks included
-  std::size_t ticks;
-};
-
-std::vector<CodeSpan> code_spans(const std::string& line) {
-  std::vector<CodeSpan> spans;
-  std::size_t i = 0;
-  while ((i = line.find('`', i)) != std::string::npos) {
-    std::size_t run = line.find_first_not_of('`', i);
-    if (run == std::string::npos) break;
-    const std::size_t ticks = run - i;
-    // The closing run: exactly as many backticks.
-    std::size_t close = run;
-    while ((close = line.find(std::string(ticks, '`'), close)) != std::string::npos) {
-      const std::size_t after = close + ticks;
-      if ((after == line.size() || line[after] != '`') && line[close - 1] != '`') break;
-      close = line.find_first_not_of('`', close);
-      if (close == std::string::npos) break;
-    }
-    if (close == std::string::npos) break;  // unclosed: the rest is text
-    spans.push_back({i, close + ticks, ticks});
-    i = close + ticks;
-  }
+// The code spans of a line: [begin, end), backticks included.
+using Spans = std::vector<std::pair<std::size_t, std::size_t>>;
+Spans code_spans(const std::string& line) {
+  static const std::regex span{R"((`+)[^`][\s\S]*?\1(?!`))"};
+  Spans spans;
+  for (auto m = std::sregex_iterator(line.begin(), line.end(), span); m != std::sregex_iterator(); ++m)
+    spans.emplace_back(m->position(0), m->position(0) + m->length(0));
   return spans;
 }
 
-// Text and code spans between `from` and `to` of a line, as Doxygen should read them.
-std::string inline_text(const Site& site, const Page& page, const std::string& line,
-                        const std::vector<CodeSpan>& spans, std::size_t from, std::size_t to) {
+// Text between code spans: Doxygen typesets `--` as a dash, so an option such as --rootfs keeps
+// its two hyphens.
+std::string keep_dashes(const std::string& text) {
+  static const std::regex option{R"((^|[\s(])--(?=[A-Za-z0-9]))"};
+  return std::regex_replace(text, option, "$1\\--");
+}
+
+// A code span: Doxygen ends a single-backtick span at a quote followed by a non-word character
+// (`sh -c 'echo $$'`), so such a span gets two backticks.
+std::string code_span(const std::string& span) {
+  static const std::regex quote{R"(^`[^`]*'(\W[^`]*)?`$)"};
+  return std::regex_match(span, quote) ? "`" + span + "`" : span;
+}
+
+// Text and code spans of `line` within [from, to).
+std::string inline_text(const std::string& line, const Spans& spans, std::size_t from, std::size_t to) {
   std::string out;
-  std::size_t i = from;
-  for (const CodeSpan& s : spans) {
-    if (s.end <= from || s.begin >= to) continue;
-    out += keep_double_dashes(line.substr(i, s.begin - i));
-    out += code_span(site, page, std::string(s.ticks, '`'),
-                     line.substr(s.begin + s.ticks, s.end - s.begin - 2 * s.ticks));
-    i = s.end;
+  for (const auto& [begin, end] : spans) {
+    if (end <= from || begin >= to) continue;
+    out += keep_dashes(line.substr(from, begin - from)) + code_span(line.substr(begin, end - begin));
+    from = end;
   }
-  out += keep_double_dashes(line.substr(i, to - i));
-  return out;
+  return out + keep_dashes(line.substr(from, to - from));
 }
 
-// Doxygen does not see `**` as bold when a code span follows it (`**`MS_PRIVATE` matters.**`
-// shows the asterisks): such a pair becomes <b>...</b>.
+// Doxygen does not see `**` as bold next to a code span (**`MS_PRIVATE` matters.**): <b>.
 std::string bold_around_code(const std::string& line) {
-  const std::vector<CodeSpan> spans = code_spans(line);
-  const auto in_span = [&](std::size_t at) {
-    return std::any_of(spans.begin(), spans.end(),
-                       [&](const CodeSpan& s) { return at >= s.begin && at < s.end; });
-  };
-  std::vector<std::size_t> stars;  // positions of `**` outside code spans
-  for (std::size_t i = 0; i + 1 < line.size(); ++i)
-    if (line.compare(i, 2, "**") == 0 && !in_span(i)) {
-      stars.push_back(i);
-      ++i;
-    }
-  std::string out = line;
-  for (std::size_t k = stars.size() / 2 * 2; k >= 2; k -= 2) {  // from the end: positions hold
-    const std::size_t open = stars[k - 2], close = stars[k - 1];
-    const std::string inside = line.substr(open + 2, close - open - 2);
-    if (inside.find('`') == std::string::npos && inside.find("<code>") == std::string::npos) continue;
-    out.replace(close, 2, "</b>");
-    out.replace(open, 2, "<b>");
+  static const std::regex bold{R"(\*\*([^*]*)\*\*)"};
+  std::string out;
+  auto last = line.cbegin();
+  for (auto m = std::sregex_iterator(line.begin(), line.end(), bold); m != std::sregex_iterator(); ++m) {
+    const std::string inside = (*m)[1];
+    const bool code = inside.find('`') != std::string::npos || inside.find("<code>") != std::string::npos;
+    out.append(last, (*m)[0].first) += code ? "<b>" + inside + "</b>" : m->str();
+    last = (*m)[0].second;
   }
-  return out;
+  return out.append(last, line.cend());
 }
 
-// Rewrites one line of markdown text: links (their text may hold code spans) and code spans.
-std::string rewrite_links(const Site& site, const Page& page, const std::string& line) {
+// A line of text: its links made the site's, its code spans and dashes kept as the forge shows
+// them. The first link of a chapter to one of its parts makes the part a subpage.
+std::string inline_markdown(const Site& site, const Page& page, const std::string& line,
+                            std::set<std::string>& subpages) {
   static const std::regex link{R"((!?)\[([^\]]*)\]\(([^)\s]*)((?:\s+"[^"]*")?)\))"};
-  const std::vector<CodeSpan> spans = code_spans(line);
-  std::string masked = line;  // code spans hidden, so that a `[x](y)` inside one is no link
-  for (const CodeSpan& s : spans)
-    for (std::size_t k = s.begin; k < s.end; ++k)
-      if (masked[k] != '`') masked[k] = '\x01';
+  const Spans spans = code_spans(line);
+  std::string masked = line;  // code spans blanked: a [x](y) inside one is no link
+  for (const auto& [begin, end] : spans) masked.replace(begin, end - begin, end - begin, '\x01');
   std::string out;
   std::size_t pos = 0;
   for (auto it = std::sregex_iterator(masked.begin(), masked.end(), link); it != std::sregex_iterator(); ++it) {
     const std::smatch& m = *it;
-    const std::size_t begin = static_cast<std::size_t>(m.position(0));
-    const std::size_t end = begin + static_cast<std::size_t>(m.length(0));
-    out += inline_text(site, page, line, spans, pos, begin);
-    const std::string original = line.substr(begin, end - begin);
-    const std::string text = line.substr(static_cast<std::size_t>(m.position(2)), static_cast<std::size_t>(m.length(2)));
-    const std::string target = line.substr(static_cast<std::size_t>(m.position(3)), static_cast<std::size_t>(m.length(3)));
-    const std::string title = line.substr(static_cast<std::size_t>(m.position(4)), static_cast<std::size_t>(m.length(4)));
-    if (m[1].length() > 0) {
-      out += original;  // an image: Doxygen finds it through IMAGE_PATH
-    } else if (auto site_link = site_target(site, page, target)) {
-      // Doxygen shows the text of a @ref link as it is, backticks too: a text that is one code
-      // span becomes a link inside <code>, other backticks are dropped.
-      static const std::regex one_span{R"(^(`+)([^`]+)\1$)"};
-      std::smatch t;
-      if (site_link->starts_with("@ref") && std::regex_match(text, t, one_span)) {
-        out += "<code>[" + t[2].str() + "](" + *site_link + title + ")</code>";
-      } else if (site_link->starts_with("@ref")) {
-        std::string plain;
-        for (char c : text)
-          if (c != '`') plain += c;
-        out += "[" + plain + "](" + *site_link + title + ")";
-      } else {
-        out += "[" + text + "](" + *site_link + title + ")";
-      }
+    const auto at = [&](int k) { return static_cast<std::size_t>(m.position(k)); };
+    out += inline_text(line, spans, pos, at(0));
+    pos = at(0) + static_cast<std::size_t>(m.length(0));
+    std::string text = line.substr(at(2), static_cast<std::size_t>(m.length(2)));
+    const std::optional<std::string> target = m[1].length() > 0 ? m[3].str() : site_target(site, page, m[3]);
+    if (!target) {
+      out += inline_text(line, spans, at(2), at(2) + text.size());
+    } else if (!target->starts_with("@ref")) {
+      out += line.substr(at(0), at(3) - at(0)) + *target + m[4].str() + ")";
     } else {
-      out += inline_text(site, page, line, spans, static_cast<std::size_t>(m.position(2)),
-                         static_cast<std::size_t>(m.position(2) + m.length(2)));
+      // Doxygen shows a reference's text as it is: one code span becomes <code>, other
+      // backticks go.
+      const bool one_span = text.size() > 2 && text.front() == '`' && text.back() == '`' &&
+                            std::count(text.begin(), text.end(), '`') == 2;
+      std::erase(text, '`');
+      const std::string label = target->substr(5), dir = page.rel.begin()->string();
+      const bool part = page.label == page.run && !page.run.empty() && label.starts_with(dir + "-") &&
+                        fs::exists(site.root / dir / (label.substr(dir.size() + 1) + ".md"));
+      std::replace(text.begin(), text.end(), '"', '\'');
+      if (part && subpages.insert(label).second)
+        out += "\\subpage " + label + " \"" + text + "\"";
+      else
+        out += (one_span ? "<code>[" : "[") + text + "](" + *target + m[4].str() + (one_span ? ")</code>" : ")");
     }
-    pos = end;
   }
-  out += inline_text(site, page, line, spans, pos, line.size());
-  return bold_around_code(out);
+  return bold_around_code(out + inline_text(line, spans, pos, line.size()));
 }
 
-struct Diagram {
-  std::string file;     // name in docs/diagrams
-  std::string caption;  // from its `// caption: ...` line
-};
-
-// docs/diagrams/stepN-*.dot (step 0: the files of no step): the process tree first, then by name.
-std::vector<Diagram> step_diagrams(const Site& site, int step) {
-  std::vector<Diagram> diagrams;
-  const std::string prefix = "step" + std::to_string(step) + "-";
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(site.diagrams, ec)) {
-    const std::string name = entry.path().filename();
-    if (entry.path().extension() != ".dot") continue;
-    if (step != 0 ? !name.starts_with(prefix) : step_number(name) != 0) continue;
-    Diagram d{name, ""};
-    static const std::regex caption{R"(^\s*//\s*caption:\s*(.*?)\s*$)"};
-    std::smatch m;
-    std::ifstream in(entry.path());
-    for (std::string line; std::getline(in, line);)
-      if (std::regex_match(line, m, caption)) {
-        d.caption = m[1];
-        break;
-      }
-    diagrams.push_back(d);
-  }
-  std::sort(diagrams.begin(), diagrams.end(), [](const Diagram& a, const Diagram& b) {
-    const bool ta = a.file.find("process-tree") != std::string::npos;
-    const bool tb = b.file.find("process-tree") != std::string::npos;
-    if (ta != tb) return ta;
-    return a.file < b.file;
-  });
-  return diagrams;
-}
-
-// A caption is plain text on the site: no backticks, no double quotes.
-std::string quote_caption(const std::string& caption) {
-  std::string out;
-  for (char c : caption)
-    if (c != '`') out += c == '"' ? '\'' : c;
-  return "\"" + out + "\"";
-}
-
-std::string dotfile(const Diagram& d) {
-  return "\\dotfile " + d.file + (d.caption.empty() ? "" : " " + quote_caption(d.caption));
-}
-
-std::vector<std::string> code_section(const Site& site, int step) {
-  const std::string& dir = site.steps.at(step);
-  std::vector<std::string> out{"", "## The code of this step {#step" + std::to_string(step) + "-code}", ""};
-  std::string files;
-  for (const std::string& name : step_sources(site.root / dir)) {
-    if (!files.empty()) files += ", ";
-    files += "[" + dir + "/" + name + "](@ref " + dir + "/" + name + ")";
-  }
-  out.push_back("The whole program, every function with its cross-references: " + files + ".");
-  return out;
-}
-
-std::vector<std::string> diagrams_section(const Site& site, int step) {
-  const std::vector<Diagram> diagrams = step_diagrams(site, step);
-  if (diagrams.empty()) return {};
-  std::vector<std::string> out{"", "## Pictures of this step {#step" + std::to_string(step) + "-pictures}"};
-  for (const Diagram& d : diagrams) {
-    out.push_back("");
-    out.push_back(dotfile(d));
-  }
-  return out;
-}
-
-std::vector<std::string> diff_section(const Site& site, int step) {
-  auto before = site.steps.find(step - 1);
-  if (before == site.steps.end()) return {};
-  const std::string& from = before->second;
-  const std::string& to = site.steps.at(step);
-  const std::string n = std::to_string(step);
-  const std::string m = std::to_string(step - 1);
-  return {"",
-          "## What changed since step " + m + " {#step" + n + "-diff}",
-          "",
-          "The code of step " + n + " against step " + m + ", made from the sources when this "
-          "site was built: added lines are green, removed lines red. To see it on your machine: "
-          "`diff -u " + from + "/main.cpp " + to + "/main.cpp`, or "
-          "`cmake --build build --target step-diffs` for every pair of steps.",
-          "",
-          "\\htmlinclude diff_step" + n + ".html"};
-}
-
-// The markdown a line `<!-- site: ... -->` stands for; nullopt when `line` is no such line.
-std::optional<std::vector<std::string>> site_line(const Site& site, const Page& page,
-                                                  const std::string& line, std::set<std::string>& placed) {
-  static const std::regex site_comment{R"(^\s*<!--\s*site:\s*(.*?)\s*-->\s*$)"};
+// A diagram as a picture (drawn by the docs build into NAME.svg), captioned with its
+// `// caption: ...` line as plain text.
+std::string picture(const Site& site, const std::string& dot) {
+  static const std::regex caption{R"(^\s*//\s*caption:\s*(.*?)\s*$)"};
+  std::string text;
   std::smatch m;
-  if (!std::regex_match(line, m, site_comment)) return std::nullopt;
-  const std::string what = m[1];
-  if (page.step != 0 && (what == "code" || what == "diagrams" || what == "diff")) {
+  for (const std::string& line : read_lines(site.root / "docs/diagrams" / dot).value_or(Lines{}))
+    if (text.empty() && std::regex_match(line, m, caption)) text = m[1];
+  std::erase(text, '`');
+  std::replace(text.begin(), text.end(), '"', '\'');
+  return "\\image html " + fs::path(dot).stem().string() + ".svg \"" + text + "\"";
+}
+
+// A section the site adds to a chapter: "code", "diagrams" (those it does not show itself), "diff".
+Lines section(const Site& site, const Page& page, const std::string& what, const std::set<std::string>& shown) {
+  const std::string dir = page.rel.begin()->string();
+  const std::string id = " {#" + page.label + "-" + (what == "diagrams" ? "pictures" : what) + "}";
+  if (what == "code") {
+    std::string files;
+    for (const std::string& name : files_in(site.root / dir, is_source))
+      files += (files.empty() ? "[" : ", [") + dir + "/" + name + "](@ref " + dir + "/" + name + ")";
+    return {"", "## The code of this step" + id, "",
+            "The whole program, every function with its cross-references: " + files + "."};
+  }
+  if (what == "diagrams") {
+    Lines out{"", "## Pictures of this step" + id};
+    const auto own = [&](const fs::path& dot) { return dot.filename().string().starts_with(page.run + "-"); };
+    for (const std::string& dot : files_in(site.root / "docs/diagrams", own))
+      if (!shown.contains(dot)) out.insert(out.end(), {"", picture(site, dot)});
+    return out.size() > 2 ? out : Lines{};
+  }
+  const auto it = std::find(site.chapters.begin(), site.chapters.end(), dir);
+  if (it == site.chapters.begin()) return {};
+  const std::string before = *(it - 1);
+  return {"", "## What changed since step " + before.substr(4, 1) + id, "",
+          "Every file of " + dir + "/ that differs from " + before + "/ (the chapter's markdown aside), made "
+          "from the sources when this site was built: added lines are green, removed lines red, a new file is "
+          "shown whole. On your machine: `./workshop diff " + step_name(page.run) + "`.",
+          "", "\\htmlinclude diff_" + page.run + ".html"};
+}
+
+// What a line `<!-- site: WHAT -->` (hidden on the forge) stands for on the site.
+Lines site_line(const Site& site, const Page& page, const std::string& what, std::set<std::string>& placed,
+                const std::set<std::string>& shown) {
+  if (page.label == page.run && (what == "code" || what == "diagrams" || what == "diff")) {
     placed.insert(what);
-    if (what == "code") return code_section(site, page.step);
-    if (what == "diagrams") return diagrams_section(site, page.step);
-    return diff_section(site, page.step);
+    return section(site, page, what, shown);
   }
-  if (what == "diff-list") {  // the list of every step's diff, for the main page
-    std::vector<std::string> out;
-    for (const auto& [n, dir] : site.steps)
-      if (site.steps.contains(n - 1))
-        out.push_back("- [Step " + std::to_string(n) + " against step " + std::to_string(n - 1) +
-                      "](@ref step" + std::to_string(n) + "-diff): `diff -u " +
-                      site.steps.at(n - 1) + "/main.cpp " + dir + "/main.cpp`");
-    return out;
+  if (what.starts_with("diagram ")) return {picture(site, what.substr(8))};
+  if (what != "diff-list") return {what};
+  Lines out;  // every chapter's diff, for the main page
+  for (std::size_t i = 1; i < site.chapters.size(); ++i) {
+    const std::string run = run_of_chapter(site.chapters[i]), step = step_name(run);
+    out.push_back("- [" + (run == "bonus" ? std::string("The bonus") : "Step " + step) + " against step " +
+                  site.chapters[i - 1].substr(4, 1) + "](" + address(page.run, run, run + ".html#" + run + "-diff") +
+                  "): `./workshop diff " + step + "`");
   }
-  if (what.starts_with("diagram ")) {  // `diagram NAME.dot`: the picture with its caption
-    const std::string name = what.substr(8);
-    for (int n = 0; n <= 9; ++n)
-      for (const Diagram& d : step_diagrams(site, n))
-        if (d.file == name) return std::vector<std::string>{dotfile(d)};
-    return std::vector<std::string>{"\\dotfile " + name};  // Doxygen reports it if missing
-  }
-  return std::vector<std::string>{what};
+  return out;
 }
 
-// The cells "yes" and "no" of a table row, marked so that the site can colour them.
-std::string table_cells(const std::string& line) {
-  if (!line.starts_with("|")) return line;
+// Markdown as Doxygen should read it: headings with ids, links the site's, `<!-- site: ... -->`
+// lines replaced, ordered lists numbered as on the forge, "yes" and "no" cells coloured; a
+// chapter gets the sections it did not place, before its exercises.
+void filter_markdown(const Site& site, const Page& page, const Lines& lines) {
+  static const std::regex site_comment{R"(^\s*<!--\s*site:\s*(.*?)\s*-->\s*$)"};
+  static const std::regex item{R"(^(\d+)\.(\s.*)$)"};
   static const std::regex cell{R"(\|(\s*)(yes|no)(\s*)(?=\|))"};
-  return std::regex_replace(line, cell, "|$1<span class=\"ws-$2\">$2</span>$3");
-}
-
-// Markdown as Doxygen should read it. Lines are added only at the end, or in place of a
-// `<!-- site: ... -->` line: Doxygen's warnings keep their line numbers up to the first of those.
-void filter_markdown(const Site& site, const Page& page, const std::vector<std::string>& lines) {
-  static const std::regex heading{R"(^(#{1,6})\s+(.*?)\s*#*\s*$)"};
-  static const std::regex fence{R"(^\s*(`{3,}(?=[^`]*$)|~{3,}).*$)"};
-  std::map<std::string, int> used;  // slugs already given, as the forge counts them
-  std::set<std::string> placed;
-  std::string open_fence;
-  bool titled = false;
-  std::optional<std::size_t> exercises;  // where the chapter's exercises begin in `out`
-  std::vector<std::string> out;
-  for (const std::string& line : lines) {
-    std::smatch m;
-    if (!open_fence.empty()) {  // inside a fenced block: untouched
-      const std::size_t s = line.find_first_not_of(" \t");
-      if (s != std::string::npos && line.compare(s, open_fence.size(), open_fence) == 0 &&
-          line.find_first_not_of(std::string(1, open_fence[0]) + " \t", s) == std::string::npos)
-        open_fence.clear();
-      out.push_back(line);
+  std::set<std::string> placed, shown, subpages;  // shown: the diagrams a chapter shows in its text
+  std::smatch m;
+  const fs::path dir = site.root / page.rel.parent_path();
+  const auto markdown = [](const fs::path& file) { return file.extension() == ".md"; };
+  for (const std::string& md : page.label == page.run ? files_in(dir, markdown) : std::vector<std::string>{})
+    for (const std::string& line : must_read(dir / md))
+      if (std::regex_match(line, m, site_comment) && m[1].str().starts_with("diagram "))
+        shown.insert(m[1].str().substr(8));
+  const std::vector<Heading> all = headings(lines);
+  auto next_heading = all.begin();
+  std::optional<std::size_t> exercises;  // where the exercises begin in `out`
+  bool in_list = false, html_list = false;  // html_list: opened as <ol start="N">, closed by end_list
+  bool after_text = false;                  // the line before is text: a number then starts no list
+  Lines out;
+  const auto end_list = [&] {
+    for (auto it = out.rbegin(); html_list && it != out.rend(); ++it)
+      if (!it->empty()) *it += "</li></ol>", html_list = false;
+    in_list = false;
+  };
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::string line = lines[i];
+    if (std::regex_match(line, m, fence_open)) {
+      if (m[1].length() == 0) end_list();
+      const std::size_t close = std::min(fence_close(lines, i, m[2]), lines.size() - 1);
+      out.insert(out.end(), lines.begin() + static_cast<std::ptrdiff_t>(i),
+                 lines.begin() + static_cast<std::ptrdiff_t>(close + 1));
+      i = close;
+      after_text = false;
       continue;
     }
-    if (std::regex_match(line, m, fence)) {
-      open_fence = m[1];
-      out.push_back(line);
+    if (std::regex_match(line, m, site_comment)) {
+      const Lines replaced = site_line(site, page, m[1], placed, shown);
+      out.insert(out.end(), replaced.begin(), replaced.end());
       continue;
     }
-    if (auto replaced = site_line(site, page, line, placed)) {
-      out.insert(out.end(), replaced->begin(), replaced->end());
+    if (next_heading != all.end() && next_heading->line == i) {
+      const Heading& h = *next_heading++;
+      const bool title = h.line == all.front().line && h.level == 1;
+      end_list();
+      if (!exercises && h.level == 2 && h.text.starts_with("Exercise")) exercises = out.size();
+      const std::string id = title ? (page.label == "index" ? "" : page.label) : page.label + "-" + h.anchor;
+      out.push_back(std::string(static_cast<std::size_t>(h.level), '#') + " " + h.text +
+                    (id.empty() ? "" : " {#" + id + "}"));
+      after_text = false;
       continue;
     }
-    static const std::regex exercises_heading{R"(^##\s+Exercises?\b.*$)", std::regex::icase};
-    if (!exercises && std::regex_match(line, exercises_heading)) exercises = out.size();
-    if (std::regex_match(line, m, heading) && line.find("{#") == std::string::npos) {
-      const std::string text = m[2];
-      std::string id;
-      if (!titled && m[1].length() == 1) {
-        titled = true;
-        if (page.label != "index") id = page.label;  // the main page keeps Doxygen's own name
-      } else {
-        std::string s = slug(text);
-        const int n = used[s]++;
-        if (n > 0) s += "-" + std::to_string(n);
-        id = page.label + "-" + s;
-      }
-      out.push_back(id.empty() ? line : m[1].str() + " " + text + " {#" + id + "}");
-      continue;
+    if (std::regex_match(line, m, item)) {
+      const bool starts = !in_list && (!after_text || m[1] == "1");  // as CommonMark reads it
+      if (!in_list && !starts) line = m[1].str() + "\\." + m[2].str();
+      else if (starts && m[1] != "1") line = "<ol start=\"" + m[1].str() + "\"><li>" + m[2].str(), html_list = true;
+      else if (html_list) line = "</li><li>" + m[2].str();
+      in_list = in_list || starts;
+    } else if (!line.empty() && line[0] != ' ' && !after_text) {
+      end_list();
     }
-    if (std::regex_match(line, m, heading)) titled = titled || m[1].length() == 1;
-    out.push_back(table_cells(rewrite_links(site, page, line)));
+    after_text = !line.empty();
+    line = inline_markdown(site, page, line, subpages);
+    if (line.starts_with("|")) line = std::regex_replace(line, cell, "|$1<span class=\"ws-$2\">$2</span>$3");
+    out.push_back(line);
   }
-  if (page.step != 0) {
-    // The sections not placed by the chapter go before its exercises, or else at the end.
-    std::vector<std::string> sections;
-    for (const std::string what : {"code", "diagrams", "diff"}) {
-      if (placed.contains(what)) continue;
-      std::vector<std::string> section = what == "code"       ? code_section(site, page.step)
-                                         : what == "diagrams" ? diagrams_section(site, page.step)
-                                                              : diff_section(site, page.step);
-      sections.insert(sections.end(), section.begin(), section.end());
-    }
-    auto at = exercises ? out.begin() + static_cast<std::ptrdiff_t>(*exercises) : out.end();
+  end_list();
+  if (page.label == page.run) {
+    Lines sections;
+    for (const char* what : {"code", "diagrams", "diff"})
+      if (!placed.contains(what)) {
+        const Lines s = section(site, page, what, shown);
+        sections.insert(sections.end(), s.begin(), s.end());
+      }
     if (exercises) sections.push_back("");
-    out.insert(at, sections.begin(), sections.end());
+    out.insert(exercises ? out.begin() + static_cast<std::ptrdiff_t>(*exercises) : out.end(), sections.begin(),
+               sections.end());
   }
   for (const std::string& line : out) std::cout << line << '\n';
 }
 
-// --- C++ sources --------------------------------------------------------------------------------
-
-bool is_marker(const std::string& line) {
-  static const std::regex marker{R"(^\s*//!\s*\[[^\]]+\]\s*$)"};
-  return std::regex_match(line, marker);
-}
+// --- sources --------------------------------------------------------------------------------------
 
 bool is_plain_comment(const std::string& line) {
   return line.starts_with("//") && !line.starts_with("///") && !line.starts_with("//!");
 }
 
-// A line that starts a top-level declaration a comment above it documents.
-bool starts_declaration(const std::string& line) {
-  if (line.empty() || std::isspace(static_cast<unsigned char>(line[0]))) return false;
-  for (const char* not_one : {"#", "}", "/", "namespace", "extern \"C\""})
-    if (line.starts_with(not_one)) return false;
-  return true;
-}
-
-// Comment text made safe for Doxygen: outside `code spans`, characters Doxygen would read as
-// commands or HTML are escaped.
-std::string doxygen_text(const std::string& text) {
-  std::string out;
+// A comment's text as documentation: outside `code`, what Doxygen reads as commands escaped.
+std::string documentation(const std::string& comment) {
+  std::string text;
   bool code = false;
-  for (char c : text) {
-    if (c == '`') code = !code;
-    if (!code && std::strchr("\\@<>&#%", c) != nullptr) out += '\\';
-    out += c;
+  for (char c : comment.substr(2)) {
+    code = code != (c == '`');
+    text += (!code && std::string("\\@<>&#%").find(c) != std::string::npos ? "\\" : "") + std::string(1, c);
   }
-  return keep_double_dashes(out);
+  return "///" + inline_text(text, code_spans(text), 0, text.size());
 }
 
-std::string promote(const std::string& comment, const std::string& suffix = "") {
-  return "///" + doxygen_text(comment.substr(2)) + suffix;
+// A source as Doxygen should read it: the comment at the top is the file's description, a
+// comment directly above a declaration at the top level is its documentation, and the snippet
+// markers are plain comments (that \snippet still finds).
+void filter_source(Lines lines) {
+  for (std::size_t i = 0; i < lines.size();) {
+    std::size_t end = i;
+    static const std::regex declaration{R"(^(?![#}/\s]|namespace\b|extern "C").+)"};
+    while (end < lines.size() && (is_plain_comment(lines[end]) || std::regex_match(lines[end], source_marker)))
+      ++end;
+    const bool declares = end < lines.size() && std::regex_match(lines[end], declaration);
+    for (std::size_t k = i; k < end && (i == 0 || declares); ++k)
+      if (is_plain_comment(lines[k])) lines[k] = documentation(lines[k]) + (k == 0 ? " \\file" : "");
+    i = std::max(end, i + 1);
+  }
+  for (std::string& line : lines) {
+    if (std::regex_match(line, source_marker)) line.replace(line.find("//!"), 3, "//");
+    std::cout << line << '\n';
+  }
 }
 
-// Where a file without a top-level anonymous namespace opens the namespace of its step: the
-// first empty line after the last #include.
-std::optional<std::size_t> namespace_line(const std::vector<std::string>& lines) {
-  std::size_t last_include = 0;
-  bool in_block_comment = false;
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    const std::string& l = lines[i];
-    if (!in_block_comment && l.starts_with("#include")) last_include = i;
-    if (l.find("/*") != std::string::npos) in_block_comment = true;
-    if (l.find("*/") != std::string::npos) in_block_comment = false;
-  }
-  for (std::size_t i = last_include; i < lines.size(); ++i)
-    if (lines[i].empty()) return i;
-  return std::nullopt;
-}
-
-// A line that holds nothing but `namespace {` or nothing but its closing `}` (comments allowed).
-bool only_brace_line(const std::string& line, bool opening) {
-  static const std::regex open{R"(^\s*namespace\s*\{\s*(//.*)?$)"};
-  static const std::regex close{R"(^\s*\}\s*(//.*)?$)"};
-  return std::regex_match(line, opening ? open : close);
-}
-
-// A step's source as Doxygen should read it.
-//
-// Every step has a main.cpp whose functions sit in an anonymous namespace; Doxygen would merge
-// them all into one namespace `anonymous_namespace{main.cpp}` and link a call in step 1's code
-// to step 3's function of that name. So the step's code goes into a namespace named for the step:
-// the line `namespace {` opens `namespace stepN {`, its closing line is dropped, and the
-// namespace closes at the end of the file (main() is then in it too). A file without such a
-// namespace is wrapped from the first empty line after its #includes.
-//
-// `view`: for the source browser, which shows the file as it is but for those lines, each
-// saying so. Without `view` (the documentation): also snippet markers blanked and comments
-// above declarations made documentation.
-void filter_source(const fs::path& rel, const std::vector<std::string>& input, bool view) {
-  std::vector<std::string> lines = input;
-  const int step = rel.has_parent_path() ? step_number(rel.begin()->string()) : 0;
-
-  if (!view) {
-    // Comments directly above a top-level declaration (snippet markers between do not count).
-    for (std::size_t i = 0; i < lines.size();) {
-      if (!is_plain_comment(lines[i]) || is_marker(lines[i])) {
-        ++i;
-        continue;
-      }
-      std::size_t end = i;
-      while (end < lines.size() && (is_plain_comment(lines[end]) || is_marker(lines[end]))) ++end;
-      const bool opens_file =
-          i == 0 && (end == lines.size() || lines[end].empty() || lines[end].starts_with("#"));
-      if (opens_file || (end < lines.size() && starts_declaration(lines[end]))) {
-        bool first = true;
-        for (std::size_t k = i; k < end; ++k) {
-          if (is_marker(lines[k])) continue;
-          lines[k] = promote(lines[k], opens_file && first ? " \\file" : "");
-          first = false;
-        }
-      }
-      i = end;
-    }
-    // `//! [name]` would be documentation; `// [name]` is a plain comment that \snippet
-    // still finds.
-    for (std::string& line : lines)
-      if (is_marker(line)) line.replace(line.find("//!"), 3, "//");
-  }
-
-  if (step != 0) {
-    std::string text;
-    for (const std::string& line : input) text += line + '\n';
-    auto anonymous = anonymous_namespaces(text);
-    const bool usable = !anonymous.empty() &&
-        std::all_of(anonymous.begin(), anonymous.end(), [&](const auto& p) {
-          return p.first < input.size() && p.second < input.size() && p.first != p.second &&
-                 only_brace_line(input[p.first], true) && only_brace_line(input[p.second], false);
-        });
-    std::optional<std::size_t> opening = usable ? std::optional(anonymous.front().first)
-                                                : namespace_line(input);
-    if (opening) {
-      const std::string ns = "step" + std::to_string(step);
-      if (usable) {
-        for (const auto& [open, close] : anonymous) {
-          lines[open] = view ? "// namespace {  (on this site: part of namespace " + ns + ")" : "";
-          lines[close] = view ? "// }  (on this site, namespace " + ns + " ends with the file)" : "";
-        }
-      }
-      if (view)
-        lines[*opening] = "namespace " + ns + " {  // on this site only: keeps the five steps apart";
-      else if (rel.filename() == "main.cpp")
-        lines[*opening] = "/** \\brief Step " + std::to_string(step) + " (" + rel.begin()->string() +
-                          "). In the source, an anonymous namespace; on this site, a namespace "
-                          "named for the step, which keeps the steps' functions apart. */ "
-                          "namespace " + ns + " {";
-      else
-        lines[*opening] = "namespace " + ns + " {";
-      lines.push_back("}  // namespace " + ns + (view ? " (on this site only)" : ""));
-    }
-  }
-  for (const std::string& line : lines) std::cout << line << '\n';
-}
-
-int filter(const Site& site, const fs::path& file, bool view) {
-  const std::vector<std::string> lines = split_lines(read_file(file));
-  // Where the file sits in the repository. A chapter stub generated in the build tree
-  // (.../stepN-name/README.md) stands for stepN-name/README.md.
-  const fs::path absolute = fs::absolute(file).lexically_normal();
-  fs::path rel = absolute.lexically_relative(site.root);
-  const std::string dir = absolute.parent_path().filename();
-  if (absolute.filename() == "README.md" && step_number(dir) != 0) rel = fs::path(dir) / "README.md";
-
-  if (file.extension() == ".md") {
-    Page page{rel, "", 0, title_slug(file)};
-    if (rel.filename() == "README.md" && step_number(dir) != 0 && site.steps.contains(step_number(dir)))
-      page.step = step_number(dir);
-    page.label = page.step != 0 ? "step" + std::to_string(page.step) : page_label(site, rel);
-    if (page.label.empty()) {
-      std::string label = rel.generic_string();
-      for (char& c : label)
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-      page.label = label;
-    }
-    filter_markdown(site, page, lines);
-  } else {
-    filter_source(rel, lines, view);
-  }
+int filter(const Site& site, const fs::path& file) {
+  const fs::path rel = fs::weakly_canonical(file).lexically_relative(site.root);
+  if (file.extension() != ".md") return filter_source(must_read(file)), 0;
+  const Page page{rel, run_of(site, rel), page_label(site, rel)};
+  if (page.label.empty()) fail(file.string() + " is no page of the site (see docs/README.md)");
+  filter_markdown(site, page, must_read(file));
   return 0;
 }
 
-// --- links in the generated pages -------------------------------------------------------------
+// --- navigation -------------------------------------------------------------------------------------
 
-// Doxygen links the names in a page's code blocks to whichever step's function of that name it
-// finds first: in chapter 3, `must` would lead to step 5's must(). After Doxygen, each such link
-// in a chapter is pointed at its own step's member of that name (or dropped when the step has
-// none); in the other pages, where no step is meant, links into a step's code are dropped.
-int relink(const Site& site, const fs::path& html) {
-  std::map<int, std::map<std::string, std::string>> members;  // step -> name -> href
-  for (const auto& [n, dir] : site.steps) {
-    const fs::path page = html / ("namespacestep" + std::to_string(n) + ".html");
-    if (!fs::exists(page)) continue;
-    const std::string text = read_file(page);
-    const std::regex member{"<a class=\"el\" href=\"((?:namespace|struct|class|union)step" +
-                            std::to_string(n) + R"re([^"]*)">([A-Za-z_]\w*)</a>)re"};
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), member); it != std::sregex_iterator(); ++it)
-      members[n].emplace((*it)[2].str(), (*it)[1].str());
+// The navigation of run `run` (DoxygenLayout.xml): the start page, the chapters (this run's
+// with its sections and parts), `pages` (the other pages, in order), the code.
+int layout(const Site& site, const std::string& run, const fs::path& file, const std::vector<std::string>& pages) {
+  const auto tab = [&](const std::string& type, const std::string& title, const std::string& rest = "") {
+    return "<tab type=\"" + type + "\" visible=\"yes\" title=\"" + html_escape(title) + "\"" + rest;
+  };
+  const auto page = [&](const fs::path& rel, const std::string& to) {  // a page of another run
+    const std::string url = address(run, to, doxygen_name(page_label(site, rel)) + ".html");
+    return tab("user", headings(must_read(site.root / rel)).at(0).text, " url=\"" + url + "\"/>\n");
+  };
+  std::string out = "<doxygenlayout version=\"1.0\">\n<navindex>\n";
+  out += run.empty() ? tab("mainpage", "Start here", "/>\n")
+                     : "<tab type=\"mainpage\" visible=\"no\"/>\n" + tab("user", "Start here", " url=\"../index.html\"/>\n");
+  for (const std::string& dir : site.chapters)
+    out += run_of_chapter(dir) == run ? tab("pages", "This chapter", "/>\n") : page(dir + "/README.md", run_of_chapter(dir));
+  if (run.empty()) {
+    out += tab("pages", "More pages", "/>\n") + tab("usergroup", "The code of each step", ">\n");
+    for (const std::string& dir : site.chapters)
+      out += tab("user", dir, " url=\"" + run_of_chapter(dir) + "/files.html\"/>\n");
+    out += "</tab>\n";
+  } else {
+    out += tab("usergroup", "More pages", ">\n");
+    for (const std::string& rel : pages) out += page(rel, "");
+    out += "</tab>\n" + tab("files", "The code of this step", ">") + tab("filelist", "", "/>") + tab("globals", "", "/>") +
+           "</tab>\n" + tab("namespaces", "", ">") + tab("namespacelist", "", "/>") + tab("namespacemembers", "", "/>") +
+           "</tab>\n" + tab("classes", "", ">") + tab("classlist", "", "/>") + tab("classmembers", "", "/>") + "</tab>\n";
   }
-  std::vector<std::pair<fs::path, int>> pages{{html / "index.html", 0}};
-  for (const auto& [n, dir] : site.steps) pages.push_back({html / ("step" + std::to_string(n) + ".html"), n});
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(site.root / "docs", ec))
-    if (entry.path().extension() == ".md" && entry.path().filename() != "mainpage.md")
-      pages.push_back({html / (page_label(site, fs::path("docs") / entry.path().filename()) + ".html"), 0});
-  if (fs::exists(site.root / "rootfs/README.md"))
-    pages.push_back({html / (page_label(site, "rootfs/README.md") + ".html"), 0});
-
-  static const std::regex link{
-      R"re(<a class="(code|el)((?: hl_\w+)?)" href="((?:namespace|struct|class|union)step(\d)[^"]*)"(?: title="[^"]*")?>([^<]*)</a>)re"};
-  int changed = 0;
-  for (const auto& [page, step] : pages) {
-    if (!fs::exists(page)) continue;
-    const std::string text = read_file(page);
-    std::string out;
-    auto last = text.cbegin();
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), link); it != std::sregex_iterator(); ++it) {
-      const std::smatch& m = *it;
-      out.append(last, m[0].first);
-      last = m[0].second;
-      const int target = std::stoi(m[4]);
-      const std::string name = m[5];
-      if (step != 0 && target == step) {
-        out += m[0].str();
-        continue;
-      }
-      ++changed;
-      auto own = step != 0 ? members[step].find(name) : members[step].end();
-      if (step != 0 && own != members[step].end())
-        out += "<a class=\"" + m[1].str() + m[2].str() + "\" href=\"" + own->second + "\">" + name + "</a>";
-      else
-        out += name;
-    }
-    out.append(last, text.cend());
-    if (out != text) {
-      std::ofstream file(page, std::ios::binary | std::ios::trunc);
-      file << out;
-      if (!file) fail("cannot write " + page.string());
-    }
-  }
-  std::printf("%s: %d links in the pages' code pointed at the right step\n", program, changed);
+  write_lines(file, {out + "</navindex>\n</doxygenlayout>"});
   return 0;
 }
 
 // --- diffs --------------------------------------------------------------------------------------
 
-// Runs argv, returns its stdout and exit status.
-std::pair<std::string, int> capture(const std::vector<std::string>& args) {
-  int fds[2];
-  if (pipe(fds) == -1) fail(std::string("pipe: ") + std::strerror(errno));
-  const pid_t pid = fork();
-  if (pid == -1) fail(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    dup2(fds[1], STDOUT_FILENO);
-    close(fds[0]);
-    close(fds[1]);
-    std::vector<char*> argv;
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    std::fprintf(stderr, "%s: cannot run %s: %s\n", program, argv[0], std::strerror(errno));
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string out;
+// `diff -ruN` of two chapter folders (the markdown aside) as HTML tables: a file each, with
+// line numbers, added lines green, removed lines red.
+int diff(const fs::path& root, const std::string& from, const std::string& to, const fs::path& out_file) {
+  const std::string command = "cd '" + root.string() + "' && diff -ruN -x '*.md' '" + from + "' '" + to + "'";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) fail("cannot run " + command);
+  std::string text;
   char buffer[65536];
-  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) != 0;) {
-    if (n == -1 && errno == EINTR) continue;
-    if (n == -1) fail(std::string("read: ") + std::strerror(errno));
-    out.append(buffer, static_cast<std::size_t>(n));
-  }
-  close(fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) == -1 && errno == EINTR) {}
-  return {out, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)};
-}
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) text.append(buffer, n);
+  const int status = pclose(pipe);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) > 1) fail(command + " failed");
 
-// One file's `diff -u` as an HTML table with line numbers.
-std::string diff_table(const std::string& from, const std::string& to, const std::string& diff) {
-  std::string rows;
+  static const std::regex hunk{R"(^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@.*$)"};
+  std::string html = "<div class=\"wsdiff-files\">\n", rows, a, b;
   int added = 0, removed = 0, old_line = 0, new_line = 0;
-  static const std::regex hunk{R"(^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@.*$)"};
-  const auto row = [&](const char* kind, const std::string& a, const std::string& b,
-                       const std::string& text) {
-    rows += "<tr class=\"wsdiff-" + std::string(kind) + "\"><td class=\"wsdiff-ln\">" + a +
-            "</td><td class=\"wsdiff-ln\">" + b + "</td><td class=\"wsdiff-code\">" +
-            html_escape(text) + "</td></tr>\n";
+  bool created = false, deleted = false;
+  const auto row = [&](const std::string& kind, int old_number, int new_number, const std::string& line) {
+    const auto cell = [](int n) { return "<td class=\"wsdiff-ln\">" + (n > 0 ? std::to_string(n) : "") + "</td>"; };
+    rows += "<tr class=\"wsdiff-" + kind + "\">" + cell(old_number) + cell(new_number) + "<td class=\"wsdiff-code\">" +
+            html_escape(line) + "</td></tr>\n";
   };
-  for (const std::string& line : split_lines(diff)) {
-    std::smatch m;
-    if (line.starts_with("--- ") || line.starts_with("+++ ")) continue;
-    if (std::regex_match(line, m, hunk)) {
-      old_line = std::stoi(m[1]);
-      new_line = std::stoi(m[2]);
-      row("hunk", "", "", line);
+  const auto table = [&] {
+    if (rows.empty()) return;
+    const std::string title = created ? b + " (new file)" : deleted ? a + " (removed)" : a + " &rarr; " + b;
+    html += "<table class=\"wsdiff\">\n<thead><tr><th colspan=\"3\">" + title + " <span class=\"wsdiff-count-add\">+" +
+            std::to_string(added) + "</span> <span class=\"wsdiff-count-del\">&minus;" + std::to_string(removed) +
+            "</span></th></tr></thead>\n<tbody>\n" + rows + "</tbody>\n</table>\n";
+    rows.clear();
+    added = removed = 0;
+  };
+  std::istringstream in(text);
+  std::smatch m;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("diff ")) {
+      table();
+    } else if (line.starts_with("--- ") || line.starts_with("+++ ")) {
+      (line[0] == '-' ? a : b) = line.substr(4, line.find('\t') - 4);
+    } else if (std::regex_match(line, m, hunk)) {
+      old_line = std::stoi(m[1]), new_line = std::stoi(m[3]);
+      created = old_line == 0 && m[2] == "0", deleted = new_line == 0 && m[4] == "0";
+      row("hunk", 0, 0, line);
     } else if (line.starts_with("+")) {
-      ++added;
-      row("add", "", std::to_string(new_line++), line);
+      ++added, row("add", 0, new_line++, line);
     } else if (line.starts_with("-")) {
-      ++removed;
-      row("del", std::to_string(old_line++), "", line);
+      ++removed, row("del", old_line++, 0, line);
     } else if (line.starts_with("\\")) {
-      row("note", "", "", line);
+      row("note", 0, 0, line);  // \ No newline at end of file
     } else {
-      row("ctx", std::to_string(old_line++), std::to_string(new_line++), line);
+      row("ctx", old_line++, new_line++, line);
     }
   }
-  std::string title = from == "/dev/null" ? to + " (new file)"
-                      : to == "/dev/null" ? from + " (removed)"
-                                          : from + " &rarr; " + to;
-  std::string html = "<table class=\"wsdiff\">\n<thead><tr><th colspan=\"3\">" + title +
-                     " <span class=\"wsdiff-count-add\">+" + std::to_string(added) +
-                     "</span> <span class=\"wsdiff-count-del\">&minus;" + std::to_string(removed) +
-                     "</span></th></tr></thead>\n<tbody>\n";
-  if (rows.empty()) rows = "<tr class=\"wsdiff-note\"><td></td><td></td><td class=\"wsdiff-code\">(no change)</td></tr>\n";
-  return html + rows + "</tbody>\n</table>\n";
-}
-
-int diff(const fs::path& root, const std::string& from, const std::string& to, const fs::path& out_file) {
-  for (const std::string& dir : {from, to})
-    if (!fs::is_directory(root / dir)) fail(root.string() + "/" + dir + " is not a directory");
-  std::vector<std::string> names = step_sources(root / from);
-  for (const std::string& name : step_sources(root / to))
-    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-  std::string html = "<div class=\"wsdiff-files\">\n";
-  for (const std::string& name : names) {
-    const bool in_from = fs::exists(root / from / name);
-    const bool in_to = fs::exists(root / to / name);
-    const std::string a = in_from ? from + "/" + name : "/dev/null";
-    const std::string b = in_to ? to + "/" + name : "/dev/null";
-    auto [text, status] = capture({"diff", "-u", "-N", "--label", a, "--label", b,
-                                   (root / from / name).string(), (root / to / name).string()});
-    if (status > 1) fail("diff " + a + " " + b + " failed");
-    html += diff_table(a, b, text);
-  }
-  html += "</div>\n";
-  const fs::path tmp = out_file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << html;
-    if (!out) fail("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, out_file);
+  table();
+  write_lines(out_file, {html + "</div>"});
   return 0;
 }
 
 int usage(const std::string& message) {
   std::fprintf(stderr,
-               "%s: %s\n"
-               "usage: %s filter --root DIR --steps STEP,... [--diagrams DIR] [--mode docs|view] [--] FILE\n"
-               "       %s diff --root DIR --from STEP --to STEP --out FILE.html\n"
-               "       %s relink --root DIR --steps STEP,... --html DIR\n"
-               "       %s symbols --root DIR --steps STEP,...\n",
-               program, message.c_str(), program, program, program, program);
+               "docsite: %s\nusage: docsite check|update [--root DIR] FILE.md...\n"
+               "       docsite filter --root DIR FILE\n"
+               "       docsite layout --root DIR [--run RUN] OUT.xml PAGE.md...\n"
+               "       docsite diff --root DIR FROM TO OUT.html\n",
+               message.c_str());
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return usage("say filter or diff");
+  if (argc < 2) return usage("say what to do");
   const std::string command = argv[1];
-  std::map<std::string, std::string> options;
-  std::vector<std::string> files;
+  fs::path root = ".";
+  std::string run;
+  std::vector<std::string> args;
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--") {
-      files.insert(files.end(), argv + i + 1, argv + argc);
-      break;
-    }
-    if (arg.starts_with("--")) {
-      if (i + 1 == argc) return usage(arg + " needs a value");
-      options[arg.substr(2)] = argv[++i];
-    } else {
-      files.push_back(arg);
-    }
+    if ((arg == "--root" || arg == "--run") && i + 1 == argc) return usage(arg + " needs a value");
+    if (arg == "--root") root = argv[++i];
+    else if (arg == "--run") run = argv[++i];
+    else args.push_back(arg);
   }
-  if (!options.contains("root")) return usage("--root is missing");
-  const fs::path root = fs::absolute(options["root"]).lexically_normal();
-
-  if (command == "filter") {
-    if (files.size() != 1) return usage("filter takes one FILE");
-    Site site{root, options.contains("diagrams") ? fs::path(options["diagrams"]) : root / "docs/diagrams", {}};
-    for (const std::string& dir : split(options["steps"], ','))
-      if (int n = step_number(dir); n != 0) site.steps[n] = dir;
-    const std::string mode = options.contains("mode") ? options["mode"] : "docs";
-    if (mode != "docs" && mode != "view") return usage("--mode is docs or view");
-    return filter(site, files[0], mode == "view");
+  if (!fs::is_directory(root)) return usage("--root " + root.string() + " is not a directory");
+  root = fs::weakly_canonical(root);
+  if ((command == "check" || command == "update") && !args.empty()) {
+    bool ok = true;
+    for (const std::string& file : args) ok = snippets(root, file, command == "update") && ok;
+    return ok ? 0 : 1;
   }
-  if (command == "symbols") {  // what chapters can link to: one line per name
-    Site site{root, root / "docs/diagrams", {}};
-    for (const std::string& dir : split(options["steps"], ','))
-      if (int n = step_number(dir); n != 0) site.steps[n] = dir;
-    for (const auto& [n, list] : symbols(site))
-      for (const Symbol& s : list)
-        std::printf("%s::%s%s\n", s.scope.c_str(), s.name.c_str(),
-                    s.function ? "()" : s.type ? " (type)" : "");
-    return 0;
-  }
-  if (command == "relink") {
-    if (!options.contains("html")) return usage("--html is missing");
-    Site site{root, root / "docs/diagrams", {}};
-    for (const std::string& dir : split(options["steps"], ','))
-      if (int n = step_number(dir); n != 0) site.steps[n] = dir;
-    return relink(site, options["html"]);
-  }
-  if (command == "diff") {
-    for (const char* needed : {"from", "to", "out"})
-      if (!options.contains(needed)) return usage(std::string("--") + needed + " is missing");
-    return diff(root, options["from"], options["to"], options["out"]);
-  }
-  return usage("unknown command " + command);
+  if (command == "filter" && args.size() == 1) return filter(site_at(root), args[0]);
+  if (command == "layout" && !args.empty())
+    return layout(site_at(root), run, args[0], std::vector<std::string>(args.begin() + 1, args.end()));
+  if (command == "diff" && args.size() == 3) return diff(root, args[0], args[1], args[2]);
+  return usage("wrong arguments for '" + command + "'");
 }
