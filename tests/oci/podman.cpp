@@ -2,7 +2,7 @@
 //
 //   sudo build/bin/workshop-oci-tests --runtime=/usr/bin/crun [--podman=PATH] [--rootfs=DIR]
 //
-// What this host asks of podman 4.3.1 (Debian 12), each measured (docs/... : the bonus chapter):
+// What this host asks of podman 4.3.1 (Debian 12), each measured here:
 // - podman sets RLIMIT_NOFILE to 1048576 and, once any --ulimit is given, RLIMIT_NPROC too;
 //   root here lacks CAP_SYS_RESOURCE and cannot raise a hard limit above the host's, so every
 //   run passes --ulimit nofile=1024:1024 --ulimit nproc=1024:1024.
