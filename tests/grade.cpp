@@ -51,13 +51,13 @@ constexpr Row matrix[] = {
     {"mounts", 2, "mounts of its own, also when the host's / is shared", "step2-namespaces/main.cpp#child"},
     {"rootfs", 3, "/ is the rootfs", "step3-rootfs/main.cpp#setup_rootfs"},
     {"proc", 3, "/proc is the container's own", "step3-rootfs/main.cpp#setup_rootfs"},
-    {"cgroup", 4, "a cgroup of its own with the limits asked for, enforced, removed at exit", "step4-cgroups/cgroup.cpp#create_cgroup"},
-    {"old-root", 5, "the old root is gone", "step5-complete/main.cpp#setup_rootfs"},
-    {"world", 5, "the world set up: /dev, /sys, /tmp, hostname, network, IPC and cgroup namespaces, environment", "step5-complete/main.cpp#mount_dev"},
-    {"privileges", 5, "privileges cut as docker does", "step5-complete/main.cpp#drop_capabilities"},
-    {"overlay", 5, "the rootfs on disk never changes", "step5-complete/main.cpp#mount_overlay"},
+    {"cgroup", 4, "a cgroup of its own with the limits asked for, enforced, removed at exit", "step4-cgroups/cgroup.cpp#make_cgroup_v2"},
+    {"old-root", 5, "the old root is gone", "step5-complete/rootfs.cpp#setup_rootfs"},
+    {"world", 5, "the world set up: /dev, /sys, /tmp, hostname, network, IPC and cgroup namespaces, environment", "step5-complete/rootfs.cpp#mounts"},
+    {"privileges", 5, "privileges cut as docker does", "step5-complete/privileges.cpp#drop_capabilities"},
+    {"overlay", 5, "the rootfs on disk never changes", "step5-complete/rootfs.cpp#mount_overlay"},
     {"killed", 1, "a command killed from outside gives 128+N", "step1-skeleton/main.cpp#parent"},
-    {"stop", 5, "Ctrl-C or SIGTERM stops it; a killed runtime leaves nothing behind", "step5-complete/main.cpp#wait_for"},
+    {"stop", 5, "Ctrl-C or SIGTERM stops it; a killed runtime leaves nothing behind", "step5-complete/lifecycle.cpp#supervise"},
 };
 
 // The command line (section 4), the exit status and errors (5), the host after the tests (7).
@@ -65,8 +65,8 @@ constexpr Row rules[] = {
     {"cli", 1, "run [OPTIONS] COMMAND, --help, a hidden child", "step1-skeleton/main.cpp#child"},
     {"errors", 1, "exit status 125, 126, 127, and errors in one line", "step1-skeleton/main.cpp#child"},
     {"rootfs-option", 3, "--rootfs DIR", "step3-rootfs/main.cpp#parent"},
-    {"limits", 4, "--memory, --pids, --cpus", "step4-cgroups/main.cpp#parse_limits"},
-    {"options", 5, "--hostname, -e, -w, -u, -v, --net", "step5-complete/main.cpp#checks"},
+    {"limits", 4, "--memory, --pids, --cpus", "step4-cgroups/main.cpp#limit_options"},
+    {"options", 5, "--hostname, -e, -w, -u, -v, --net", "step5-complete/main.cpp#world_options"},
     {"host", 1, "the host is left as it was: mounts, hostname, cgroups, processes", ""},
 };
 
