@@ -287,6 +287,7 @@ function write_line(i,   t, d) {
     return i
   }
   follow_region(t)
+  if (i in stub_at || i in kept_at) marked = 0
   if (i in stub_at) return write_stub(stub_at[i])
   if (i in kept_at) {
     for (d = kept_at[i]; i <= last[d]; i++) emit(text[i])
@@ -294,7 +295,7 @@ function write_line(i,   t, d) {
   }
   if (comment(t) || t ~ /^#/ && (t !~ /^#include "/ || new_file) || new_file && t ~ /^(namespace |[}]  \/\/ namespace)/) {
     emit(t)
-    if (!blank(t)) marked = 0
+    marked = 0
   } else if (blank(t)) {
     emit(t)
   } else if (!marked) {  # code step N adds: taken out, a TODO where it was
