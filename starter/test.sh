@@ -35,7 +35,9 @@ due_rows() {
 # case for one of step N's rows; then the test says to remove the line.
 misattributed=$(printf '%s\t%s\t%s\n' \
   2 "a command killed from outside gives 128+N" "KilledFromOutside.SignalNGives128PlusNUnlessPid1 (PID 1)" \
-  2 "exit status 125, 126, 127, and errors in one line" "NotRoot.NeedsRootFromStep2 (namespaces need root)")
+  2 "exit status 125, 126, 127, and errors in one line" "NotRoot.NeedsRootFromStep2 (namespaces need root)" \
+  5 "a hostname of its own" "Hostname.ChangeInsideLeavesHostAlone (--hostname, where step 5 has it)" \
+  5 "mounts of its own, also when the host's / is shared" "Mounts.MountInsideDoesNotShowOnHost and Mounts.SharedRootHost (step 5's options)")
 
 # What a starter of step N must show, graded as step N, row by row: ✗ where step N's cell is the
 # first "yes", ✓ where step N-1's is already (and for a rule met without a case).
