@@ -165,7 +165,9 @@ struct Outcome {
 
 class Grader : public testing::EmptyTestEventListener {
  public:
-  Grader(int step, std::string log, FILE* out) : step_(step), log_(std::move(log)), out_(out) {}
+  // With `only` a row id: that row and the host's alone are reported (--grade-row).
+  Grader(int step, std::string log, FILE* out, std::string only)
+      : step_(step), log_(std::move(log)), out_(out), only_(std::move(only)) {}
 
   int exit_status() const { return exit_status_; }
 
@@ -270,19 +272,19 @@ class Grader : public testing::EmptyTestEventListener {
            " (" + std::string(path) + ")\n               docs/pitfalls.md, \"Mistakes the tests catch\"";
   }
 
-  // A later row whose cases did not all show the workshop's "no": ahead when they pass as that step.
+  // A later row whose cases did not all show the workshop's "no": ahead when those cases pass as
+  // that step (the others still show the "no": the row is met in part, as far as they tell).
   void check_ahead(const Row& row) {
     const Outcome& outcome = outcomes_[std::string(row.id)];
     if (row.from_step <= step_ || outcome.failed.empty() || !outcome.skipped.empty()) return;
-    std::vector<std::string> cases = outcome.failed;
-    cases.insert(cases.end(), outcome.passed.begin(), outcome.passed.end());
-    if (pass_as_step(cases, row.from_step)) met_ahead_.insert(std::string(row.id));
+    if (pass_as_step(outcome.failed, row.from_step)) met_ahead_.insert(std::string(row.id));
   }
 
   // ✓ met, ✗ not met (with the failed cases), ? not checked (skipped, or no case ran); for a row
   // of a later step · (its "no", or a program that differs from it without meeting the row) or
   // ↑ (met ahead: its cases pass as that step).
   void print_row(const Row& row) {
+    if (!only_.empty() && row.id != only_ && row.id != row::host) return;
     const Outcome& outcome = outcomes_[std::string(row.id)];
     const bool due = row.from_step <= step_;
     if (due) ++graded_rows_;
@@ -290,7 +292,7 @@ class Grader : public testing::EmptyTestEventListener {
     const std::string later = " (step " + std::to_string(row.from_step) + ")";
     if (!due) {
       mark = met_ahead_.count(std::string(row.id)) ? "↑" : "·";
-      note = mark == "↑" ? " (step " + std::to_string(row.from_step) + "'s row, met ahead)" : later;
+      note = mark == "↑" ? " (step " + std::to_string(row.from_step) + "'s row, met ahead by " + join(outcome.failed) + ")" : later;
       if (mark == "↑") ahead_.emplace_back(row.title);
     } else if (!outcome.failed.empty()) {
       mark = "✗";
@@ -320,6 +322,7 @@ class Grader : public testing::EmptyTestEventListener {
   int step_;
   std::string log_;
   FILE* out_;
+  std::string only_;
   std::map<std::string, Outcome> outcomes_;  // by row id
   std::set<std::string> met_ahead_;          // ids of later rows whose cases pass as their step
   std::vector<std::string> not_met_;    // rows of this step and before: titles
@@ -382,7 +385,7 @@ bool start_grading(int& argc, char** argv) {
   if (report == nullptr || dup2(log_fd, STDOUT_FILENO) == -1) cannot_grade(std::string("stdout: ") + std::strerror(errno));
   close(log_fd);
 
-  grader = new Grader(graded_step, log, report);
+  grader = new Grader(graded_step, log, report, row);
   testing::UnitTest::GetInstance()->listeners().Append(grader);  // gtest owns it
   return true;
 }
