@@ -2,21 +2,28 @@
 //
 //   sudo ./workshop grade 3 path/to/my-step3       (the script sets the environment below)
 //   WORKSHOP_STEP=3 WORKSHOP_BINARY=path/to/my-step3 WORKSHOP_ROOTFS=build/rootfs
-//     WORKSHOP_SOURCE_DIR=. build/bin/workshop-tests --grade [--grade-log=FILE]
+//     WORKSHOP_SOURCE_DIR=. build/bin/workshop-tests --grade [--grade-log=FILE] [--grade-row=ID]
 //
 // runs the cases ctest runs for that step (the same filter: tests/CMakeLists.txt hands it to this
-// file) and, instead of gtest's line per case, prints one line per row of the contract's matrix
-// (workshop-contract.md, section 6) and per rule of the command line, the exit status and the
-// host (sections 4, 5, 7): met, or not yet, with the failed cases and what to read. gtest's whole
-// output, every failure's details included, goes to the log file named at the end.
-// Exit status: 0 when every row is met, 1 when one is not, 2 when grading cannot start.
+// file), or with --grade-row only those of one row, and, instead of gtest's line per case, prints
+// one line per row of the matrix (docs/mainpage.md, "What each step isolates") and per rule of
+// docs/contract.md (the command line, exit status and errors, the host after the tests): met, or
+// not yet, with the failed cases and what to read. gtest's whole output, every failure's details
+// included, goes to the log file named at the end.
 //
-// A case counts for the row its suite stands for: one table, `suites` below. ToolGrade checks
-// that every suite compiled into workshop-tests is in it, and that every row points at code
-// that exists.
+// A row of a later step is not the learner's to meet yet. Its cases assert the "no" that the
+// workshop's own step shows; when a learner's program fails them, the grader runs them again as
+// that later step, and says "ahead" when they pass there. Never a failure.
+// Exit status: 0 when every row up to the graded step is met, 1 when one is not, 2 when grading
+// cannot start.
+//
+// A case counts for the row its suite stands for: one table, `suites` below; from which step a
+// row is "yes" is the other table, tests/matrix.hpp. ToolGrade checks that every suite compiled
+// into workshop-tests is in this one, and that every row points at code that exists.
 #include "harness.hpp"
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +32,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -32,43 +40,6 @@
 
 namespace workshop {
 namespace {
-
-// --- the rows ---------------------------------------------------------------------------------
-
-struct Row {
-  std::string_view id;
-  int from_step;            // the first step whose cell is "yes"
-  std::string_view title;   // the contract's words, short
-  std::string_view read;    // "FOLDER/FILE#REGION": the chapter of FOLDER, where it shows that
-                            // snippet region of the source ("" for the host rule)
-};
-
-// The matrix (section 6), in the contract's order.
-constexpr Row matrix[] = {
-    {"run", 1, "runs COMMAND with its args; stdin, stdout, stderr attached", "step1-skeleton/main.cpp#parent"},
-    {"hostname", 2, "a hostname of its own", "step2-namespaces/main.cpp#clone_flags"},
-    {"pid1", 2, "COMMAND is PID 1", "step2-namespaces/main.cpp#clone_flags"},
-    {"mounts", 2, "mounts of its own, also when the host's / is shared", "step2-namespaces/main.cpp#child"},
-    {"rootfs", 3, "/ is the rootfs", "step3-rootfs/main.cpp#setup_rootfs"},
-    {"proc", 3, "/proc is the container's own", "step3-rootfs/main.cpp#setup_rootfs"},
-    {"cgroup", 4, "a cgroup of its own with the limits asked for, enforced, removed at exit", "step4-cgroups/cgroup.cpp#make_cgroup_v2"},
-    {"old-root", 5, "the old root is gone", "step5-complete/rootfs.cpp#setup_rootfs"},
-    {"world", 5, "the world set up: /dev, /sys, /tmp, hostname, network, IPC and cgroup namespaces, environment", "step5-complete/rootfs.cpp#mounts"},
-    {"privileges", 5, "privileges cut as docker does", "step5-complete/privileges.cpp#drop_capabilities"},
-    {"overlay", 5, "the rootfs on disk never changes", "step5-complete/rootfs.cpp#mount_overlay"},
-    {"killed", 1, "a command killed from outside gives 128+N", "step1-skeleton/main.cpp#parent"},
-    {"stop", 5, "Ctrl-C or SIGTERM stops it; a killed runtime leaves nothing behind", "step5-complete/lifecycle.cpp#supervise"},
-};
-
-// The command line (section 4), the exit status and errors (5), the host after the tests (7).
-constexpr Row rules[] = {
-    {"cli", 1, "run [OPTIONS] COMMAND, --help, a hidden child", "step1-skeleton/main.cpp#child"},
-    {"errors", 1, "exit status 125, 126, 127, and errors in one line", "step1-skeleton/main.cpp#child"},
-    {"rootfs-option", 3, "--rootfs DIR", "step3-rootfs/main.cpp#parent"},
-    {"limits", 4, "--memory, --pids, --cpus", "step4-cgroups/main.cpp#limit_options"},
-    {"options", 5, "--hostname, -e, -w, -u, -v, --net", "step5-complete/main.cpp#world_options"},
-    {"host", 1, "the host is left as it was: mounts, hostname, cgroups, processes", ""},
-};
 
 // --- the table: which row a case counts for -----------------------------------------------------
 
@@ -88,10 +59,8 @@ constexpr Suite suites[] = {
     {"Pid1", 1, "pid1"},
     {"Mounts", 1, "mounts"},
     {"Rootfs", 1, "rootfs"},
-    // Where a host file is reachable: at its own path (steps 1-2), through /.pivot_root (3-4),
-    // nowhere (5). Before step 5 that shows where `/` is.
-    {"OldRoot", 1, "rootfs"},
-    {"OldRoot", 5, "old-root"},
+    {"Rootfs.SubmountsOfTheRootfs", 5, "overlay"},  // from step 5 `/` is a layer, not the rootfs's mount
+    {"OldRoot", 1, "old-root"},
     {"Proc", 1, "proc"},
     {"Cgroup", 1, "cgroup"},
     {"OldRootGone", 1, "old-root"},
@@ -101,7 +70,6 @@ constexpr Suite suites[] = {
     {"Overlay", 1, "overlay"},
     {"Step5Overlay", 5, "overlay"},
     {"KilledFromOutside", 1, "killed"},
-    {"StopRuntime", 1, "stop"},
     {"Signals", 1, "stop"},
     {"Step5Terminal", 5, "stop"},
     {"Step5Load", 5, "stop"},
@@ -112,6 +80,7 @@ constexpr Suite suites[] = {
     {"NotRoot", 1, "errors"},
     {"Step3Rootfs", 3, "rootfs-option"},
     {"Step4Cgroups", 4, "limits"},
+    {"Step4Cgroups.KilledRuntimesCgroupIsRemovedByTheNextStart", 4, "stop"},
     {"Step5Options", 5, "options"},
     {"Step5BadOptions", 5, "options"},
 };
@@ -122,14 +91,6 @@ bool graded(std::string_view suite) { return !suite.starts_with("Tool") && !suit
 int first_step_of(std::string_view suite) {
   if (suite.size() > 4 && suite.starts_with("Step") && suite[4] >= '1' && suite[4] <= '5') return suite[4] - '0';
   return 1;
-}
-
-const Row* find_row(std::string_view id) {
-  for (const Row& row : matrix)
-    if (row.id == id) return &row;
-  for (const Row& row : rules)
-    if (row.id == id) return &row;
-  return nullptr;
 }
 
 // The row case `suite`.`name` counts for at `step`, or nullptr ("other": not in the table).
@@ -152,6 +113,50 @@ std::string step_filter(int step) {
   return filter;
 }
 
+// The cases of row `id` that the filter of `step` runs: a --gtest_filter.
+std::string row_filter(std::string_view id, int step) {
+  const testing::UnitTest& unit = *testing::UnitTest::GetInstance();
+  std::string filter;
+  for (int i = 0; i < unit.total_test_suite_count(); ++i) {
+    const testing::TestSuite& suite = *unit.GetTestSuite(i);
+    if (!graded(suite.name()) || first_step_of(suite.name()) > step) continue;
+    for (int j = 0; j < suite.total_test_count(); ++j) {
+      const Row* row = row_of(suite.name(), suite.GetTestInfo(j)->name(), step);
+      if (row && row->id == id) filter += (filter.empty() ? "" : ":") + std::string(suite.name()) + "." + suite.GetTestInfo(j)->name();
+    }
+  }
+  return filter;
+}
+
+// Runs the cases `names` again, as step `step`, in a process of their own whose output goes to
+// the log (this process's stdout): true when they all pass there.
+bool pass_as_step(const std::vector<std::string>& names, int step) {
+  std::string filter;
+  for (const auto& name : names) filter += (filter.empty() ? "" : ":") + name;
+  std::vector<std::string> args{"/proc/self/exe", "--gtest_filter=" + filter};
+  std::vector<std::string> env{"WORKSHOP_STEP=" + std::to_string(step)};
+  for (char** e = environ; *e; ++e)
+    if (!std::string_view(*e).starts_with("WORKSHOP_STEP=")) env.push_back(*e);
+  std::vector<char*> c_args, c_env;
+  for (auto& arg : args) c_args.push_back(arg.data());
+  for (auto& entry : env) c_env.push_back(entry.data());
+  c_args.push_back(nullptr);
+  c_env.push_back(nullptr);
+  std::printf("\n[ grader ] the cases of a later row, again as step %d: %s\n", step, filter.c_str());
+  std::fflush(stdout);
+  int status = -1;
+  try {
+    const pid_t pid = spawn([&](int report) {
+      if (dup2(STDOUT_FILENO, STDERR_FILENO) < 0) child_fail(report, "dup2");
+      exec_with_stdio_only(report, c_args.data(), c_env.data());
+    });
+    waitpid(pid, &status, 0);
+  } catch (const std::exception& e) {
+    std::printf("[ grader ] cannot run them: %s\n", e.what());
+  }
+  return status == 0;
+}
+
 // --- the report ---------------------------------------------------------------------------------
 
 struct Outcome {
@@ -160,7 +165,9 @@ struct Outcome {
 
 class Grader : public testing::EmptyTestEventListener {
  public:
-  Grader(int step, std::string log, FILE* out) : step_(step), log_(std::move(log)), out_(out) {}
+  // With `only` a row id: that row and the host's alone are reported (--grade-row).
+  Grader(int step, std::string log, FILE* out, std::string only)
+      : step_(step), log_(std::move(log)), out_(out), only_(std::move(only)) {}
 
   int exit_status() const { return exit_status_; }
 
@@ -203,27 +210,28 @@ class Grader : public testing::EmptyTestEventListener {
       if (host.GetTestPartResult(i).failed())
         outcomes_["host"].failed.push_back(first_line(host.GetTestPartResult(i).message()));
     if (!host.Failed()) outcomes_["host"].passed.push_back("host guard");
+    for (const Row& row : matrix) check_ahead(row);
+    for (const Row& row : rules) check_ahead(row);
 
-    std::fprintf(out_, "\nWhat each step isolates (workshop-contract.md, section 6):\n");
+    std::fprintf(out_, "\nWhat each step isolates (docs/mainpage.md, \"What each step isolates\"):\n");
     for (const Row& row : matrix) print_row(row);
-    std::fprintf(out_, "The command line, exit status and host (sections 4, 5, 7):\n");
+    std::fprintf(out_, "The command line, exit status and host (docs/contract.md):\n");
     for (const Row& row : rules) print_row(row);
     if (outcomes_.count("other")) print_other(outcomes_["other"]);
 
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start_);
-    std::fprintf(out_, "(✓ met, ✗ not met, ? not checked, · a later step's row: this step shows its \"no\")\n\n");
-    if (not_met_.empty() && ahead_.empty() && unchecked_.empty()) std::fprintf(out_, "All %d rows met.\n", graded_rows_);
+    std::fprintf(out_, "(✓ met, ✗ not met, ? not checked, · a later step's row, ↑ a later step's row met ahead)\n\n");
+    if (not_met_.empty() && unchecked_.empty()) std::fprintf(out_, "All %d rows of step %d met.\n", graded_rows_, step_);
     if (!not_met_.empty())
       std::fprintf(out_, "Not yet met (%zu of %d): %s\n", not_met_.size(), graded_rows_, join_titles(not_met_).c_str());
-    if (!ahead_.empty())
-      std::fprintf(out_, "Rows of later steps where step %d should still show \"no\" (%zu): %s\n", step_, ahead_.size(),
-                   join_titles(ahead_).c_str());
     if (!unchecked_.empty())
       std::fprintf(out_, "Not checked, cases skipped (%zu): %s\n", unchecked_.size(), join_titles(unchecked_).c_str());
+    if (!ahead_.empty())
+      std::fprintf(out_, "Ahead of step %d (%zu): %s\n", step_, ahead_.size(), join_titles(ahead_).c_str());
     std::fprintf(out_, "%d cases in %lld s. Every failure in detail: %s\n", started_,
                  static_cast<long long>(seconds.count()), log_.c_str());
     std::fflush(out_);
-    exit_status_ = not_met_.empty() && ahead_.empty() && unchecked_.empty() ? 0 : 1;
+    exit_status_ = not_met_.empty() && unchecked_.empty() ? 0 : 1;
   }
 
  private:
@@ -254,35 +262,47 @@ class Grader : public testing::EmptyTestEventListener {
     return text;
   }
 
-  // "read step3-rootfs/README.md, where it shows setup_rootfs (step3-rootfs/main.cpp)".
+  // "step3-rootfs/README.md, where it shows setup_rootfs (step3-rootfs/main.cpp)", and the page
+  // of the mistakes the tests catch.
   static std::string what_to_read(const Row& row) {
     if (row.read.empty()) return "the \"host guard:\" lines of the log say what was left behind";
     const std::string_view path = row.read.substr(0, row.read.find('#'));
     const std::string_view folder = path.substr(0, path.find('/'));
     return std::string(folder) + "/README.md, where it shows " + std::string(row.read.substr(row.read.find('#') + 1)) +
-           " (" + std::string(path) + ")";
+           " (" + std::string(path) + ")\n               docs/pitfalls.md, \"Mistakes the tests catch\"";
   }
 
-  // ✓ met, ✗ not met (with the failed cases), ? not checked (skipped, or no case ran), and
-  // · for a row of a later step whose "no" this step shows as it should.
+  // A later row whose cases did not all show the workshop's "no": ahead when those cases pass as
+  // that step (the others still show the "no": the row is met in part, as far as they tell).
+  void check_ahead(const Row& row) {
+    const Outcome& outcome = outcomes_[std::string(row.id)];
+    if (row.from_step <= step_ || outcome.failed.empty() || !outcome.skipped.empty()) return;
+    if (pass_as_step(outcome.failed, row.from_step)) met_ahead_.insert(std::string(row.id));
+  }
+
+  // ✓ met, ✗ not met (with the failed cases), ? not checked (skipped, or no case ran); for a row
+  // of a later step · (its "no", or a program that differs from it without meeting the row) or
+  // ↑ (met ahead: its cases pass as that step).
   void print_row(const Row& row) {
+    if (!only_.empty() && row.id != only_ && row.id != row::host) return;
     const Outcome& outcome = outcomes_[std::string(row.id)];
     const bool due = row.from_step <= step_;
     if (due) ++graded_rows_;
     std::string mark = "✓", note;
-    if (!outcome.failed.empty()) {
+    const std::string later = " (step " + std::to_string(row.from_step) + ")";
+    if (!due) {
+      mark = met_ahead_.count(std::string(row.id)) ? "↑" : "·";
+      note = mark == "↑" ? " (step " + std::to_string(row.from_step) + "'s row, met ahead by " + join(outcome.failed) + ")" : later;
+      if (mark == "↑") ahead_.emplace_back(row.title);
+    } else if (!outcome.failed.empty()) {
       mark = "✗";
-      if (!due) note = " (step " + std::to_string(row.from_step) + "'s row: not the \"no\" of step " + std::to_string(step_) + ")";
-    } else if (!outcome.skipped.empty() || (due && outcome.passed.empty())) {
+    } else if (!outcome.skipped.empty() || outcome.passed.empty()) {
       mark = "?";
       note = outcome.skipped.empty() ? " (no case ran)" : " (not checked: skipped)";
-    } else if (!due) {
-      mark = "·";
-      note = " (step " + std::to_string(row.from_step) + ")";
     }
     std::fprintf(out_, "  %s %s%s\n", mark.c_str(), std::string(row.title).c_str(), note.c_str());
     if (mark == "✗" || mark == "?") {
-      (mark == "?" ? unchecked_ : due ? not_met_ : ahead_).emplace_back(row.title);
+      (mark == "?" ? unchecked_ : not_met_).emplace_back(row.title);
       if (!outcome.failed.empty()) std::fprintf(out_, "      failed:  %s\n", join(outcome.failed).c_str());
       if (!outcome.skipped.empty()) std::fprintf(out_, "      skipped: %s\n", join(outcome.skipped).c_str());
       if (mark == "✗") std::fprintf(out_, "      read:    %s\n", what_to_read(row).c_str());
@@ -302,9 +322,11 @@ class Grader : public testing::EmptyTestEventListener {
   int step_;
   std::string log_;
   FILE* out_;
+  std::string only_;
   std::map<std::string, Outcome> outcomes_;  // by row id
-  std::vector<std::string> not_met_;  // rows of this step and before: titles
-  std::vector<std::string> ahead_;    // rows of later steps whose "no" the cases did not find
+  std::set<std::string> met_ahead_;          // ids of later rows whose cases pass as their step
+  std::vector<std::string> not_met_;    // rows of this step and before: titles
+  std::vector<std::string> ahead_;      // rows of later steps met ahead: titles
   std::vector<std::string> unchecked_;  // rows with a skipped case, or none that ran
   int graded_rows_ = 0, total_ = 0, started_ = 0, exit_status_ = 1;
   std::chrono::steady_clock::time_point start_;
@@ -319,10 +341,11 @@ Grader* grader = nullptr;
 
 }  // namespace
 
-// --grade [--grade-log=FILE], after InitGoogleTest: true when grading (the flags are removed).
+// --grade [--grade-log=FILE] [--grade-row=ID], after InitGoogleTest: true when grading (the
+// flags are removed).
 bool start_grading(int& argc, char** argv) {
   bool grading = false;
-  std::string log;
+  std::string log, row;
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -330,6 +353,8 @@ bool start_grading(int& argc, char** argv) {
       grading = true;
     else if (arg.starts_with("--grade-log="))
       log = arg.substr(std::strlen("--grade-log="));
+    else if (arg.starts_with("--grade-row="))
+      row = arg.substr(std::strlen("--grade-row="));
     else
       argv[kept++] = argv[i];
   }
@@ -343,9 +368,13 @@ bool start_grading(int& argc, char** argv) {
   } catch (const std::exception& e) {
     cannot_grade(e.what());
   }
+  if (!row.empty() && !find_row(row)) cannot_grade("--grade-row=" + row + ": no such row in tests/matrix.hpp");
   if (log.empty()) log = "/tmp/workshop-grade-step" + std::to_string(graded_step) + ".log";
   log = std::filesystem::absolute(log).string();
-  if (GTEST_FLAG_GET(filter) == "*") GTEST_FLAG_SET(filter, step_filter(graded_step));
+  if (!row.empty())
+    GTEST_FLAG_SET(filter, row_filter(row, graded_step));
+  else if (GTEST_FLAG_GET(filter) == "*")
+    GTEST_FLAG_SET(filter, step_filter(graded_step));
 
   // gtest's own output, and whatever a case prints, go to the log: fd 1 becomes the log file.
   // The report goes to what fd 1 was.
@@ -356,7 +385,7 @@ bool start_grading(int& argc, char** argv) {
   if (report == nullptr || dup2(log_fd, STDOUT_FILENO) == -1) cannot_grade(std::string("stdout: ") + std::strerror(errno));
   close(log_fd);
 
-  grader = new Grader(graded_step, log, report);
+  grader = new Grader(graded_step, log, report, row);
   testing::UnitTest::GetInstance()->listeners().Append(grader);  // gtest owns it
   return true;
 }

@@ -11,9 +11,13 @@
 // leaves a process behind.
 #pragma once
 
+#include "matrix.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -41,16 +45,21 @@ struct Options {
   std::string input;                 // written to the program's stdin, then closed
   std::vector<std::string> env;      // extra KEY=VALUE for the runtime's environment
   int timeout_seconds = 30;          // then the whole process group is SIGKILLed and the case fails
+  std::string cwd = "/";             // the runtime's working directory
   bool shared_root = false;          // run inside a mount namespace of the test's own whose "/"
                                      // is made rshared first (a systemd-like host)
+  std::string tmpfs_at;              // run inside a mount namespace of the test's own where a
+                                     // tmpfs is mounted on this existing directory, shared with
+                                     // that namespace's "/" when shared_root (as systemd's /run);
+                                     // write into it through Result::holder_root
   std::optional<uid_t> uid;          // run the runtime as this uid (setresuid after fork)
   std::optional<gid_t> gid;          // and gid (default: the same number as uid)
   bool expect_leftovers = false;     // processes still alive after the runtime exited are
                                      // killed and listed in Result::leftovers; unless this is
-                                     // true, each one is also a test failure. With true, empty
-                                     // cgroup directories that appeared while it ran are removed
-                                     // too and listed as "cgroup DIR" (the "no" of the step-5
-                                     // row "the runtime killed outright leaves nothing behind")
+                                     // true, each one is also a test failure
+  bool keep_stale_cgroups = false;   // a runtime killed by a signal cannot remove its container's
+                                     // cgroups: unless this is true, the harness removes those
+                                     // left empty and lists them in leftovers as "cgroup DIR"
 };
 
 struct Result {
@@ -63,7 +72,7 @@ struct Result {
   std::string mounts_before;         // with shared_root: mountinfo of the test's shared mount
   std::string mounts_after;          // namespace before the runtime started, and after it exited
   std::vector<std::string> leftovers;  // "pid cmdline" of processes that outlived the runtime
-                                       // (and "cgroup DIR", see Options::expect_leftovers)
+                                       // (and "cgroup DIR", see Options::keep_stale_cgroups)
 };
 std::ostream& operator<<(std::ostream&, const Result&);  // everything, for failure messages
 
@@ -94,6 +103,9 @@ class Running {
   // A descendant of the runtime (seen from the host, any PID namespace) whose command line,
   // arguments joined by single spaces, is `cmdline`; waits for it up to the timeout. -1 if none.
   pid_t find_process(const std::string& cmdline, int timeout_seconds = 10);
+  // With Options::tmpfs_at or shared_root: the root of the runtime's mount namespace as the
+  // test reaches it ("/proc/PID/root" of the namespace's holder), "" without.
+  std::string holder_root() const;
 
   Running() = default;
   Running(Running&&) noexcept;
@@ -107,17 +119,45 @@ class Running {
   bool pump(int timeout_ms);         // one poll round; false once stdout and stderr are closed
   void finish();
   void kill_everything();
-  void remove_new_cgroups();
+  void remember_cgroups_of(pid_t);
+  void remove_stale_cgroups();
 
   Options options_;
   Result result_;
   int in_ = -1, out_ = -1, err_ = -1;
   size_t written_ = 0;
   pid_t holder_ = -1;                // keeps the shared_root mount namespace alive
-  std::set<std::string> cgroups_before_;  // with expect_leftovers
+  std::set<std::string> cgroups_before_;  // every cgroup directory when it started
+  std::set<std::string> container_cgroups_;  // where its descendants were seen (by
+                                             // find_process, wait_for_output, or left over)
   bool done_ = false;
 };
 Running start(const std::vector<std::string>& args, const Options& = {});
+
+// A container running `sleep 1000` (container_args with these options), and the host PID of
+// that sleep (-1 when it did not show up).
+struct Sleeper {
+  Running runtime;
+  pid_t pid = -1;
+  explicit Sleeper(const std::vector<std::string>& options = {}, const Options& how = {});
+  Result stop();  // SIGKILL to the sleep (PID 1 from step 2 on): the container ends with 137
+};
+
+// Forks a child that runs `body`, which ends in execve or _exit, or closes `report` and goes on;
+// a call that fails in it reports itself with child_fail(report, "call"). Waits until the report
+// pipe closes and returns the child's pid; throws with the report when the child failed (and
+// reaps it). In the child only async-signal-safe calls: the test process may have threads.
+pid_t spawn(const std::function<void(int report)>& body);
+// In a spawned child: reports `call` failing with errno, and _exits.
+[[noreturn]] void child_fail(int report, const char* call);
+// In a spawned child: execve(argv, envp) with every fd but 0, 1 and 2 closed, so that nothing
+// of the test process reaches the program.
+[[noreturn]] void exec_with_stdio_only(int report, char* const argv[], char* const envp[]);
+
+// A script prefix for cases that attack: the script stops at once (exit 99) unless it runs as
+// PID 1 of a PID namespace, in mount and UTS namespaces other than the test's. Run against a
+// runtime without them (step 1, or a broken step 5), an attack would otherwise hit the host.
+std::string only_in_namespaces();
 
 // --- the host's state ---------------------------------------------------------------------------
 std::string read_first_line(const std::string& path);  // "" when it cannot be read
@@ -126,9 +166,31 @@ std::string read_first_line(const std::string& path);  // "" when it cannot be r
 std::set<std::string> cgroup_dirs();
 bool holds_processes(const std::string& cgroup_dir);
 
+// Cgroup v2 only (statfs of /sys/fs/cgroup): else v1, or the hybrid of v1 and an empty v2.
+bool cgroup_v2();
+// The lines of a /proc/PID/cgroup text, "ID:CONTROLLERS:PATH": CONTROLLERS ("" for v2) -> PATH.
+std::map<std::string, std::string> cgroup_paths(const std::string& proc_pid_cgroup);
+// The cgroup directories of process `pid` ("self" for the test) for memory, pids and cpu, seen
+// from the host: on v2 the same directory for all three, on v1 one per hierarchy. Empty when
+// the process is gone.
+std::map<std::string, std::string> cgroup_dirs_of(const std::string& pid);
+
 // --- helpers for assertions -------------------------------------------------------------------
 std::string read_file(const std::string& path);       // throws when it cannot be read
 std::string own_namespace(const std::string& kind);   // readlink /proc/self/ns/<kind>
+// One line of a mountinfo text: the fields the cases look at.
+struct Mount {
+  std::string device;                // "major:minor"
+  std::string root;                  // the directory of the file system mounted here
+  std::string point;                 // where it is mounted
+  std::string options;               // per-mount options: "ro,nosuid,..."
+  std::string type, source, super;   // file system type, source, super-block options
+};
+std::vector<Mount> mounts_of(const std::string& mountinfo);
+// The mount seen at `point` (the last one mounted there), nullptr when there is none.
+const Mount* mount_at(const std::vector<Mount>& mounts, const std::string& point);
+const Mount* mount_at(std::vector<Mount>&&, const std::string&) = delete;  // would dangle
+bool read_only(const Mount* m);      // false for nullptr
 // "mount point, fs type, source" of every line of a mountinfo text (a multiset: order ignored).
 std::multiset<std::string> mount_table(const std::string& mountinfo);
 // Entries of `after` that are not in `before` (counted as multisets).
@@ -155,7 +217,8 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
-// Non-empty description of how `r` breaks the error rule of the contract (section 5): exactly
+// Non-empty description of how `r` breaks the error rule (docs/contract.md, "Exit status and
+// errors"): exactly
 // one line on stderr starting with "<program>: ", nothing on stdout, no C++ exception text, no
 // bare errno number, exit status `status`. Empty when it keeps the rule.
 std::string error_rule_violation(const Result& r, int status);
@@ -167,7 +230,7 @@ testing::Environment* new_host_guard();
 
 }  // namespace workshop
 
-// The contract's error rule, as an assertion: EXPECT_RUNTIME_ERROR(result, 125);
+// The error rule, as an assertion: EXPECT_RUNTIME_ERROR(result, 125);
 #define EXPECT_RUNTIME_ERROR(result, status) \
   EXPECT_EQ(::workshop::error_rule_violation((result), (status)), "")
 

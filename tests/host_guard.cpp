@@ -1,5 +1,5 @@
-// The host guard: the contract promises that after the tests the host has the same mounts,
-// cgroups, hostname and processes as before (workshop-contract.md, section 7). It snapshots
+// The host guard: after the tests the host has the same mounts, cgroups, hostname and processes
+// as before (docs/contract.md, "The host after the tests"). It snapshots
 // them before the first test and compares after the last; ctest runs each case in a process of
 // its own, so each case is guarded on its own.
 #include "harness.hpp"

@@ -1,6 +1,6 @@
 // The workshop's test runner: GoogleTest plus the host guard, which checks that the tests left
 // the host's mounts, hostname, cgroups and processes as they were (see host_guard.cpp).
-// With --grade it prints a report of the contract's rows instead of a line per case (grade.cpp).
+// With --grade it prints a report of the matrix's rows instead of a line per case (grade.cpp).
 #include "harness.hpp"
 
 namespace workshop {

@@ -1,5 +1,5 @@
 // Step 5's options and the attacks that need them (suites named Step5...: step 5 and later).
-//   Step5Options     --hostname, -e, -w, -u, -v, --net do what the contract says
+//   Step5Options     --hostname, -e, -w, -u, -v, --net do what docs/contract.md says
 //   Step5BadOptions  every bad value: 125, one line, nothing made (no cgroup)
 //   Step5Attacks     host processes, cgroup limits, host devices, from inside
 //   Step5Overlay     parallel containers share the rootfs, not their writes
@@ -13,7 +13,9 @@
 #include <filesystem>
 #include <fstream>
 #include <poll.h>
+#include <fcntl.h>
 #include <pty.h>
+#include <utmp.h>
 #include <set>
 #include <sys/wait.h>
 #include <thread>
@@ -24,14 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
-// Prepended to every script that attacks: it stops at once (exit 99) unless it runs as PID 1 of
-// a PID namespace, in mount and UTS namespaces other than the test's. Run against a runtime
-// without them (step 1, or a broken step 5), an attack would otherwise hit the host itself.
-std::string only_in_namespaces() {
-  return "[ $$ = 1 ] && [ \"$(readlink /proc/self/ns/mnt)\" != '" + own_namespace("mnt") +
-         "' ] && [ \"$(readlink /proc/self/ns/uts)\" != '" + own_namespace("uts") + "' ] || exit 99; ";
-}
 
 // Cgroup directories, in any hierarchy, whose name starts with `prefix`.
 std::set<std::string> cgroups_starting(const std::string& prefix) {
@@ -62,15 +56,18 @@ class Terminal {
     std::vector<char*> c_argv;
     for (auto& arg : argv) c_argv.push_back(arg.data());
     c_argv.push_back(nullptr);
-    pid = forkpty(&master_, nullptr, nullptr, nullptr);
-    if (pid == 0) {  // a session of its own, the terminal's foreground process group
+    int terminal = -1;
+    if (openpty(&master_, &terminal, nullptr, nullptr, nullptr) != 0) throw std::runtime_error("openpty failed");
+    fcntl(master_, F_SETFD, FD_CLOEXEC);
+    pid = spawn([&](int report) {  // a session of its own, the terminal's foreground process group
+      if (login_tty(terminal) != 0) child_fail(report, "login_tty");
       sigset_t none;
       sigemptyset(&none);
       sigprocmask(SIG_SETMASK, &none, nullptr);
       for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
-      execv(c_argv[0], c_argv.data());
-      _exit(127);
-    }
+      exec_with_stdio_only(report, c_argv.data(), environ);
+    });
+    close(terminal);
   }
   ~Terminal() {
     if (pid > 0 && !exited_) {
@@ -315,20 +312,10 @@ TEST(Step5Attacks, CgroupLimitsHoldAgainstTheContainer) {
   ASSERT_TRUE(runtime.wait_for_output("attempted")) << "the container did not start";
   const pid_t sleeper = runtime.find_process("sleep 1000");
   ASSERT_GT(sleeper, 0);
-  // The host's view of the container's cgroup: "ID:CONTROLLERS:PATH" lines (v2: "0::PATH").
-  std::string pids_max, memory_max;
-  for (const auto& line : lines(read_file("/proc/" + std::to_string(sleeper) + "/cgroup"))) {
-    const auto first = line.find(':'), second = line.find(':', first + 1);
-    const std::string controllers = line.substr(first + 1, second - first - 1), path = line.substr(second + 1);
-    if (controllers.empty() && fs::exists("/sys/fs/cgroup/cgroup.controllers")) {
-      pids_max = read_file("/sys/fs/cgroup" + path + "/pids.max");
-      memory_max = read_file("/sys/fs/cgroup" + path + "/memory.max");
-    } else if (controllers == "pids") {
-      pids_max = read_file("/sys/fs/cgroup/pids" + path + "/pids.max");
-    } else if (controllers == "memory") {
-      memory_max = read_file("/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes");
-    }
-  }
+  // The host's view of the container's cgroup.
+  const auto dirs = cgroup_dirs_of(std::to_string(sleeper));
+  const std::string pids_max = read_file(dirs.at("pids") + "/pids.max");
+  const std::string memory_max = read_file(dirs.at("memory") + (cgroup_v2() ? "/memory.max" : "/memory.limit_in_bytes"));
   kill(sleeper, SIGKILL);
   const Result r = runtime.wait();
   for (const char* broken : {"mounted2", "mounted1", "wrote", "moved"}) EXPECT_FALSE(has_line(r.out, broken)) << broken << r;
@@ -411,7 +398,7 @@ TEST(Step5Terminal, InteractiveShellOutlivesCtrlCNotTerm) {
 
 // On a terminal, Ctrl-C goes to the container's processes (the terminal's foreground process
 // group), not to the runtime: a PID 1 that handles SIGINT (a REPL, an editor) keeps running,
-// and decides itself when to end. Before step 5 the runtime, in the foreground group, dies of it.
+// and decides itself when to end. A runtime left in the foreground group dies of it.
 TEST(Step5Terminal, CtrlCGoesToTheContainerNotTheRuntime) {
   REQUIRE_ROOT();
   Terminal terminal(container_args(

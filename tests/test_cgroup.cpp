@@ -9,17 +9,12 @@
 // statically linked in the cgroup v2 VM (tests/vm).
 #include "harness.hpp"
 
-#include <fcntl.h>
-#include <linux/magic.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <csignal>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -34,29 +29,8 @@ namespace {
 
 const char* const controllers[] = {"memory", "pids", "cpu"};
 
-bool cgroup_v2() {
-  struct statfs st {};
-  return statfs("/sys/fs/cgroup", &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
-}
-
-// The cgroup directory of process `pid` ("self" for the test) for memory, pids and cpu, seen
-// from the host: on v2 the same directory for all three ("0::/path"), on v1 one per hierarchy
-// ("4:memory:/path", "3:cpu,cpuacct:/path"). Empty when the process is gone.
-std::map<std::string, std::string> cgroup_dirs(const std::string& pid) {
-  std::map<std::string, std::string> dirs;
-  std::ifstream in("/proc/" + pid + "/cgroup");
-  const bool v2 = cgroup_v2();
-  for (std::string id, names, path; std::getline(in, id, ':') && std::getline(in, names, ':') &&
-                                    std::getline(in, path);) {
-    if (path == "/") path.clear();
-    for (const std::string controller : controllers) {
-      if (v2 && id == "0") dirs[controller] = "/sys/fs/cgroup" + path;
-      if (!v2 && ("," + names + ",").find("," + controller + ",") != std::string::npos)
-        dirs[controller] = "/sys/fs/cgroup/" + controller + path;
-    }
-  }
-  return dirs;
-}
+// The cgroup directories of process `pid` for memory, pids and cpu, seen from the host.
+std::map<std::string, std::string> cgroup_dirs(const std::string& pid) { return cgroup_dirs_of(pid); }
 
 bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
@@ -100,21 +74,11 @@ std::vector<std::string> new_cgroups(const std::set<std::string>& before) {
   return left;
 }
 
-// A container running `sleep 1000` and its cgroup directories, read from the host.
-struct Sleeper {
-  Running runtime;
-  pid_t pid = -1;
+// A container running `sleep 1000` (harness.hpp) and its cgroup directories, read from the host.
+struct CgroupSleeper : Sleeper {
   std::map<std::string, std::string> dirs;
-
-  explicit Sleeper(const std::vector<std::string>& options = {}, const Options& how = {})
-      : runtime(start(container_args({"sleep", "1000"}, options), how)),
-        pid(runtime.find_process("sleep 1000")),
-        dirs(pid > 0 ? cgroup_dirs(std::to_string(pid)) : decltype(dirs){}) {}
-
-  Result stop() {  // SIGKILL to the sleep, PID 1 from step 2 on: the container ends with 137
-    if (pid > 0) kill(pid, SIGKILL);
-    return runtime.wait();
-  }
+  explicit CgroupSleeper(const std::vector<std::string>& options = {}, const Options& how = {})
+      : Sleeper(options, how), dirs(pid > 0 ? cgroup_dirs(std::to_string(pid)) : decltype(dirs){}) {}
 };
 
 // user + system CPU time of process `pid`, in seconds (/proc/PID/stat fields 14 and 15).
@@ -152,10 +116,10 @@ std::string memory_hog(long bytes) {
 TEST(Cgroup, OfItsOwnWhileItRunsGoneAfter) {
   REQUIRE_CONTAINER_PRIVILEGES();
   const auto own = cgroup_dirs("self");
-  Sleeper c;
+  CgroupSleeper c;
   ASSERT_GT(c.pid, 0) << "`sleep 1000` did not show up in the container";
-  if (step() < 4) {
-    EXPECT_EQ(c.dirs, own) << "step " << step() << ": no cgroup of its own yet (the matrix says no)";
+  if (!yes(row::cgroup)) {
+    EXPECT_EQ(c.dirs, own) << "step " << step() << ": no cgroup of its own yet";
     EXPECT_EQ(c.stop().status, 137);
     return;
   }
@@ -178,7 +142,7 @@ TEST(Cgroup, OfItsOwnWhileItRunsGoneAfter) {
 // says why in one line. Steps 1-3 have no --memory (125), and run no hog on the host.
 TEST(Cgroup, MemoryHogIsKilled) {
   REQUIRE_CONTAINER_PRIVILEGES();
-  if (step() < 4) {
+  if (!yes(row::cgroup)) {
     const Result r = shell("true", {}, {"--memory", "32m"});
     EXPECT_RUNTIME_ERROR(r, 125);
     EXPECT_NE(r.err.find("--memory"), std::string::npos) << "no such option yet" << r;
@@ -193,7 +157,7 @@ TEST(Cgroup, MemoryHogIsKilled) {
 // sleeps; then a fork fails, the forking shell gives up, and 7 processes remain.
 TEST(Cgroup, ForkLoopStopsAtPids) {
   REQUIRE_CONTAINER_PRIVILEGES();
-  if (step() < 4) {
+  if (!yes(row::cgroup)) {
     const Result r = shell("true", {}, {"--pids", "8"});
     EXPECT_RUNTIME_ERROR(r, 125);
     EXPECT_NE(r.err.find("--pids"), std::string::npos) << "no such option yet" << r;
@@ -231,7 +195,7 @@ TEST(Step4Cgroups, LimitsAreInItsCgroupWhileItRuns) {
   };
   for (const auto& want : cases) {
     SCOPED_TRACE(::testing::PrintToString(want.options));
-    Sleeper c(want.options);
+    CgroupSleeper c(want.options);
     ASSERT_GT(c.pid, 0) << "`sleep 1000` did not show up in the container";
     const auto& d = c.dirs;
     if (v2) {
@@ -258,27 +222,37 @@ TEST(Step4Cgroups, LimitsAreInItsCgroupWhileItRuns) {
   }
 }
 
-// The limits hold from COMMAND's first instruction: `cat` reads its own cgroup at once and
-// finds it is not the test's (from step 5 on, with a cgroup namespace, it sees itself at "/").
+// The limits hold from COMMAND's first instruction. COMMAND, a shell, reads its own
+// /proc/self/cgroup at once (a builtin `read`, no fork), again a second later, then becomes a
+// `sleep` (exec: the same process) whose cgroup the test reads from the host. The first view
+// must be the last (nobody moved it after it started), and, seen from the host, a cgroup that is
+// not the test's: so it was born there, or moved itself in before exec. Inside a cgroup namespace
+// rooted at its cgroup it sees itself at "/"; without one, at the path the host sees.
 TEST(Step4Cgroups, CommandStartsInsideItsCgroup) {
   REQUIRE_ROOT();
   const auto own = cgroup_dirs("self");
-  for (int round = 0; round < 5; ++round) {
-    const Result r = container({"cat", "/proc/self/cgroup"});
-    ASSERT_EQ(r.status, 0) << r;
-    for (const std::string controller : controllers) {
-      std::string seen;
-      for (const auto& line : lines(r.out)) {
-        const auto first = line.find(':'), second = line.find(':', first + 1);
-        const std::string id = line.substr(0, first), names = line.substr(first + 1, second - first - 1);
-        if ((cgroup_v2() && id == "0") || ("," + names + ",").find("," + controller + ",") != std::string::npos)
-          seen = line.substr(second + 1);
-      }
-      const std::string prefix = cgroup_v2() ? "/sys/fs/cgroup" : "/sys/fs/cgroup/" + controller;
-      const std::string test_own = own.at(controller).substr(prefix.size());
-      if (step() >= 5 && seen == "/") continue;  // its cgroup namespace's root: its own cgroup
-      EXPECT_NE(seen, test_own.empty() ? "/" : test_own) << controller << r;
-    }
+  const std::string read_view = "while read -r line; do echo \"$line\"; done < /proc/self/cgroup";
+  Running c = start(container_args({"sh", "-c", read_view + "; echo --; sleep 1; " + read_view + "; exec sleep 1000"}));
+  const pid_t sleeper = c.find_process("sleep 1000");
+  ASSERT_GT(sleeper, 0) << "`sleep 1000` did not show up in the container";
+  const std::string host_view = read_file("/proc/" + std::to_string(sleeper) + "/cgroup");
+  const auto dirs = cgroup_dirs(std::to_string(sleeper));
+  kill(sleeper, SIGKILL);
+  const Result r = c.wait();
+  const auto separator = r.out.find("--\n");
+  ASSERT_NE(separator, std::string::npos) << r;
+  const std::string first = r.out.substr(0, separator), last = r.out.substr(separator + 3);
+  EXPECT_EQ(first, last) << "the command was moved to another cgroup after it started" << r;
+  for (const auto& [controller, dir] : dirs) EXPECT_NE(dir, own.at(controller)) << controller << ": the test's own cgroup";
+  const auto inside = cgroup_paths(first);
+  for (const auto& [names, path] : cgroup_paths(host_view)) {
+    const bool limited = cgroup_v2() ? names.empty() : std::ranges::any_of(controllers, [&](const std::string c) {
+      return ("," + names + ",").find("," + c + ",") != std::string::npos;
+    });
+    if (!limited) continue;
+    const std::string seen = inside.count(names) ? inside.at(names) : "(no line)";
+    EXPECT_TRUE(seen == "/" || seen == path) << "'" << names << "': at its start it saw itself at " << seen
+                                             << ", the host sees it at " << path << r;
   }
 }
 
@@ -354,40 +328,24 @@ TEST(Step4Cgroups, KernelRefusalIs125AndLeavesNothing) {
   EXPECT_EQ(new_cgroups(before), std::vector<std::string>{}) << "no cgroup is left";
 }
 
-// A runtime killed outright cannot remove its cgroup; the next run does. (The container is
-// killed here, not left to the harness, which would remove the cgroup itself.)
-TEST(Step4Cgroups, CgroupOfAKilledRuntimeIsRemovedByTheNextRun) {
+// A runtime killed outright cannot remove its container's cgroup: the next start of the program
+// does (the row "the runtime killed outright leaves nothing behind"). Where that row says "no",
+// the cgroup may stay, and the case removes it itself.
+TEST(Step4Cgroups, KilledRuntimesCgroupIsRemovedByTheNextStart) {
   REQUIRE_ROOT();
-  Sleeper c;
+  CgroupSleeper c({}, {.expect_leftovers = true, .keep_stale_cgroups = true});
   ASSERT_GT(c.pid, 0) << "`sleep 1000` did not show up in the container";
   ASSERT_EQ(c.dirs.size(), 3u);
   c.runtime.signal(SIGKILL);  // no user code of the runtime runs after this
-  kill(c.pid, SIGKILL);
+  kill(c.pid, SIGKILL);       // where the container outlives its runtime
   const Result r = c.runtime.wait();
   EXPECT_EQ(r.signal, SIGKILL) << r;
   const Result next = container({"true"});
   EXPECT_EQ(next.status, 0) << next;
-  for (const auto& [controller, dir] : c.dirs) EXPECT_FALSE(exists(dir)) << dir << " is removed";
-}
-
-// What tells a runtime's cgroup from a killed runtime's is a lock (flock) the runtime holds on
-// each of its cgroup directories, not the PID in the name: PIDs are reused, and mean other
-// processes in another PID namespace. An empty cgroup named for a PID that cannot exist
-// (above the kernel's PID_MAX_LIMIT) stays while someone holds its lock, and goes with the
-// next run once the lock is gone.
-TEST(Step4Cgroups, LockedCgroupStaysUnlockedGoes) {
-  REQUIRE_ROOT();
-  Sleeper c;  // also keeps v2's parent, /sys/fs/cgroup/workshop, while we make ours
-  ASSERT_GT(c.pid, 0) << "`sleep 1000` did not show up in the container";
-  const std::string dir = fs::path(c.dirs.at("pids")).parent_path() / (program() + "-4194305");
-  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << dir << ": " << std::strerror(errno);
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  EXPECT_EQ(flock(fd, LOCK_EX), 0) << std::strerror(errno);
-  EXPECT_EQ(c.stop().status, 137);
-  EXPECT_EQ(container({"true"}).status, 0);
-  EXPECT_TRUE(exists(dir)) << dir << " is locked: its runtime lives";
-  close(fd);
-  EXPECT_EQ(container({"true"}).status, 0);
-  EXPECT_FALSE(exists(dir)) << dir << " is no longer locked: the next run removes it";
-  rmdir(dir.c_str());  // when the case failed
+  for (const auto& [controller, dir] : c.dirs) {
+    if (yes(row::stop)) {
+      EXPECT_FALSE(exists(dir)) << dir << " is removed by the next start";
+    }
+    rmdir(dir.c_str());  // where it stayed
+  }
 }

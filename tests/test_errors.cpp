@@ -1,4 +1,5 @@
-// The error rule, every step (contract, section 5): what the runtime does when it cannot run.
+// The error rule, every step (docs/contract.md, "Exit status and errors"): what the runtime does
+// when it cannot run.
 // Usage errors and 126/127 are in test_cli.cpp and test_exit_status.cpp.
 #include "harness.hpp"
 

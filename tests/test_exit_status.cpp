@@ -1,4 +1,4 @@
-// Exit statuses, every step (contract, section 5: the `docker run` convention).
+// Exit statuses, every step (docs/contract.md, "Exit status and errors": `docker run`'s).
 // 128+N for a command killed by signal N is in test_signals.cpp.
 #include "harness.hpp"
 

@@ -39,14 +39,12 @@ std::string host_hostname() {
   return name.substr(0, name.find('\n'));
 }
 
-// Mounts a tmpfs whose source is `probe` and prints "mounted" when the container sees it, only in
-// a mount namespace other than the test's (see only_if_isolated). The mount point is `host_dir`
-// (made on the host for the test) where the container sees the host's files, else the rootfs's
-// /tmp: never a directory the host itself uses.
-std::string mount_probe(const std::string& probe, const TempDir& host_dir) {
-  return only_if_isolated("mnt", "d=" + host_dir.path + "; [ -d $d ] || d=/tmp; mount -t tmpfs " +
-                                     probe + " $d && grep -q " + probe +
-                                     " /proc/self/mountinfo && echo mounted");
+// Mounts a tmpfs whose source is `probe` on directory `dir`, or on `otherwise` where the
+// container does not see `dir` (its own `/` is the rootfs), and prints "mounted" when the
+// container sees it; only in a mount namespace other than the test's (see only_if_isolated).
+std::string mount_probe(const std::string& probe, const std::string& dir, const std::string& otherwise) {
+  return only_if_isolated("mnt", "d=" + dir + "; [ -d $d ] || d=" + otherwise + "; mount -t tmpfs " + probe +
+                                     " $d && grep -q " + probe + " /proc/self/mountinfo && echo mounted");
 }
 
 bool mentions(const std::string& mountinfo, const std::string& probe) {
@@ -55,10 +53,13 @@ bool mentions(const std::string& mountinfo, const std::string& probe) {
 
 }  // namespace
 
+// Where the row says "yes" the hostname changes inside, by root in the container (steps 2-4)
+// or by the runtime's --hostname (from step 5 on, root in the container may not: it lacks
+// CAP_SYS_ADMIN); either way the host's stays as it was.
 TEST(Hostname, ChangeInsideLeavesHostAlone) {
   REQUIRE_CONTAINER_PRIVILEGES();
   const std::string before = host_hostname();
-  if (step() == 1) {
+  if (!yes(row::hostname)) {
     // The "no": the container is in the host's UTS namespace, so `hostname x` inside would
     // rename the host. Shown without doing it.
     const Result r = shell(print_namespace("uts") + "; hostname");
@@ -68,13 +69,13 @@ TEST(Hostname, ChangeInsideLeavesHostAlone) {
     return;
   }
   const std::string name = unique_name("ws");
-  const Result r =
-      shell(print_namespace("uts") + "; " + only_if_isolated("uts", "hostname " + name) + "; hostname");
+  const bool by_option = yes(row::options);
+  const Result r = shell(print_namespace("uts") + "; " + (by_option ? "true" : only_if_isolated("uts", "hostname " + name)) +
+                             "; hostname",
+                         {}, by_option ? std::vector<std::string>{"--hostname", name} : std::vector<std::string>{});
   expect_namespace(r, "uts", true);
-  if (step() < 5) {  // step 5 drops CAP_SYS_ADMIN: the change may be refused there
-    EXPECT_EQ(r.status, 0) << r;
-    EXPECT_EQ(last_line(r.out), name) << "the hostname changed inside" << r;
-  }
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_EQ(last_line(r.out), name) << "the hostname changed inside" << r;
   EXPECT_EQ(host_hostname(), before) << "the host's hostname changed" << r;
 }
 
@@ -82,17 +83,20 @@ TEST(Pid1, ShellIsPid1) {
   REQUIRE_CONTAINER_PRIVILEGES();
   const Result r = shell(print_namespace("pid") + "; echo $$");
   ASSERT_EQ(r.status, 0) << r;
-  expect_namespace(r, "pid", step() >= 2);
+  expect_namespace(r, "pid", yes(row::pid1));
   const std::string pid = last_line(r.out);
-  if (step() >= 2)
-    EXPECT_EQ(pid, "1") << "COMMAND is PID 1 from step 2 on" << r;
+  if (yes(row::pid1))
+    EXPECT_EQ(pid, "1") << "COMMAND is PID 1" << r;
   else
-    EXPECT_NE(pid, "1") << "step 1 runs COMMAND as an ordinary host process" << r;
+    EXPECT_NE(pid, "1") << "step " << step() << " runs COMMAND as an ordinary host process" << r;
 }
 
+// Where the row says "yes" something is mounted inside, by root in the container (steps 2-4) or
+// by the runtime for a volume (from step 5 on, root in the container may not mount), and the
+// host's mount table does not show it.
 TEST(Mounts, MountInsideDoesNotShowOnHost) {
   REQUIRE_CONTAINER_PRIVILEGES();
-  if (step() == 1) {
+  if (!yes(row::mounts)) {
     // The "no": the container shares the host's mount table. Shown without mounting anything;
     // SharedRootHost shows it with a mount, in a namespace of the test's own.
     const Result r = shell(print_namespace("mnt"));
@@ -102,33 +106,40 @@ TEST(Mounts, MountInsideDoesNotShowOnHost) {
   }
   const TempDir dir;
   const std::string probe = unique_name();
-  const Result r = shell(print_namespace("mnt") + "; " + mount_probe(probe, dir));
+  const Result r = yes(row::options) ? shell(print_namespace("mnt") + "; grep -q ' /" + probe + " ' /proc/self/mountinfo && echo mounted",
+                                             {}, {"-v", dir.path + ":/" + probe})
+                                     : shell(print_namespace("mnt") + "; " + mount_probe(probe, dir.path, "/tmp"));
   expect_namespace(r, "mnt", true);
-  if (step() < 5) {  // step 5 drops CAP_SYS_ADMIN: mounting inside may be refused there
-    EXPECT_EQ(r.status, 0) << r;
-    EXPECT_TRUE(has_line(r.out, "mounted")) << "the container could mount " << probe << r;
-  }
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_TRUE(has_line(r.out, "mounted")) << "the container could mount " << probe << r;
   EXPECT_FALSE(mentions(read_file("/proc/self/mountinfo"), probe))
       << "the container's mount " << probe << " shows on the host" << r;
 }
 
-// The same on a host whose "/" has shared propagation, as systemd sets it: the runtime runs in a
-// mount namespace of the test's own whose "/" is rshared. A container that does not make its
-// mounts private leaks every mount into it, and pivot_root fails with EINVAL (step 3).
+// The same on a host whose mounts have shared propagation, as systemd sets them: the runtime runs
+// in a mount namespace of the test's own whose "/" is rshared, with a tmpfs on the rootfs's /mnt
+// shared too (a submount, as systemd's /run). Mounted on inside (steps 2-4), or carrying a volume
+// (from step 5 on), it must not take the mount back to the host: a container that makes only "/"
+// private, not its submounts (MS_REC), leaks it; one that makes nothing private leaks every
+// mount, and pivot_root fails with EINVAL (step 3).
 TEST(Mounts, SharedRootHost) {
   REQUIRE_ROOT();
+  const std::string submount = rootfs() + "/mnt";  // at /mnt where the rootfs is `/`
   const TempDir dir;
   const std::string probe = unique_name();
-  const Result r = shell(mount_probe(probe, dir), {.shared_root = true});
-  if (step() < 5) {
-    EXPECT_EQ(r.status, 0) << r;
-    EXPECT_TRUE(has_line(r.out, "mounted")) << "the container could mount " << probe << r;
-  }
+  const Result r = yes(row::options)
+                       ? container({"grep", "-c", " /mnt/" + probe + " ", "/proc/self/mountinfo"},
+                                   {.shared_root = true, .tmpfs_at = submount}, {"-v", dir.path + ":/mnt/" + probe})
+                       : shell(mount_probe(probe, submount, "/mnt"), {.shared_root = true, .tmpfs_at = submount});
   const auto leaked = added(mount_table(r.mounts_before), mount_table(r.mounts_after));
-  if (step() == 1) {
+  if (!yes(row::mounts)) {
     // The "no": the mount lands in the caller's mount table (here the test's own namespace).
-    EXPECT_TRUE(mentions(r.mounts_after, probe)) << "step 1 mounts into the caller's table" << r;
+    EXPECT_TRUE(mentions(r.mounts_after, probe)) << "step " << step() << " mounts into the caller's table" << r;
     return;
+  }
+  EXPECT_EQ(r.status, 0) << r;
+  if (!yes(row::options)) {
+    EXPECT_TRUE(has_line(r.out, "mounted")) << "the container could mount " << probe << r;
   }
   EXPECT_TRUE(leaked.empty()) << "mounts made by the container reached the shared host: "
                               << testing::PrintToString(leaked) << r;

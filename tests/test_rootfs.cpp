@@ -1,14 +1,17 @@
 // Matrix rows, every step: `/` is the rootfs, `/proc` is the container's own, the old root is
-// gone (step 5; before it a host file stays reachable, from step 3 at /.pivot_root).
+// gone (before, a host file stays reachable: at its own path where `/` is the host's, at
+// /.pivot_root in the workshop's steps 3 and 4).
 // Step3Rootfs: what --rootfs itself promises, from step 3 on.
 #include "harness.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
 using namespace workshop;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -43,7 +46,7 @@ TEST(Rootfs, RootIsTheRootfs) {
   REQUIRE_CONTAINER_PRIVILEGES();
   const Result r = container({"cat", "/etc/os-release"});
   ASSERT_EQ(r.status, 0) << r;
-  if (step() >= 3) {
+  if (yes(row::rootfs)) {
     EXPECT_TRUE(has_line(r.out, "ID=workshop")) << "the rootfs's marker is at /etc" << r;
   } else {
     EXPECT_FALSE(has_line(r.out, "ID=workshop")) << r;
@@ -57,7 +60,7 @@ TEST(Rootfs, HostPathsAreNotThere) {
   const HostFiles host;
   const Result file = container({"cat", host.file});
   const Result program = container({host.program});
-  if (step() >= 3) {
+  if (yes(row::rootfs)) {
     EXPECT_NE(file.status, 0) << file;
     EXPECT_EQ(file.out, "") << "a host file is visible at its own path" << file;
     EXPECT_RUNTIME_ERROR(program, 127);
@@ -68,12 +71,42 @@ TEST(Rootfs, HostPathsAreNotThere) {
   }
 }
 
+// The runtime started from a directory of the host's: inside, a relative path starts from the
+// container's `/`, not from that directory, which stays outside the rootfs. (pivot_root moves
+// the working directory only of processes that were at the old root itself.)
+TEST(Rootfs, RelativePathsStayInside) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const HostFiles host;
+  const Result r = shell("pwd; cat host-file", {.cwd = host.dir.path});
+  if (yes(row::rootfs)) {
+    EXPECT_EQ(r.out, "/\n") << "the host's " << host.file << " is reachable from the working directory" << r;
+  } else {
+    EXPECT_EQ(r.out, host.dir.path + "\n" + host.content) << "step " << step() << " starts where the runtime was" << r;
+  }
+}
+
+// A rootfs with a file system mounted inside it (here a tmpfs on its /mnt, in a mount namespace
+// of the test's own) is seen whole, as the host sees it, where `/` is a bind mount of the rootfs:
+// the bind takes the submounts along (MS_REC). Where `/` is a throwaway layer above the rootfs
+// (the row "the rootfs on disk is never changed"), the layer is the rootfs directory alone, as
+// an image is: the submount is not in it.
+TEST(Rootfs, SubmountsOfTheRootfs) {
+  REQUIRE_ROOT();
+  const Result r = container({"cat", "/mnt/marker"}, {.tmpfs_at = rootfs() + "/mnt"});
+  if (!yes(row::rootfs) || yes(row::overlay)) {
+    EXPECT_NE(r.out, "workshop-submount\n") << "step " << step() << ": `/` does not hold the rootfs's submounts" << r;
+    return;
+  }
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_EQ(r.out, "workshop-submount\n") << "the tmpfs on " << rootfs() << "/mnt is not the container's /mnt" << r;
+}
+
 TEST(Proc, ListsOnlyTheContainersProcesses) {
   REQUIRE_CONTAINER_PRIVILEGES();
   const std::string test_pid = std::to_string(getpid());
   const auto pids = visible_pids();
   const bool sees_the_test = std::ranges::count(pids, test_pid) > 0;
-  if (step() < 3) {
+  if (!yes(row::proc)) {
     EXPECT_TRUE(sees_the_test) << "step " << step() << " still has the host's /proc, where the "
                                << "test's own PID " << test_pid << " shows";
     return;
@@ -87,8 +120,8 @@ TEST(Proc, ListsOnlyTheContainersProcesses) {
   EXPECT_EQ(ps.out.find("workshop-tests"), std::string::npos) << ps;
 }
 
-// The step-5 row "the old root is gone", and its "no" before: a host file is reachable at its
-// own path in steps 1-2 (the host's / is the container's) and at /.pivot_root in steps 3-4.
+// The row "the old root is gone", and its "no" in the workshop's steps: a host file is reachable
+// at its own path where the host's / is the container's, and at /.pivot_root in steps 3-4.
 TEST(OldRoot, HostFileReachableUntilStep5) {
   REQUIRE_CONTAINER_PRIVILEGES();
   const HostFiles host;
@@ -98,12 +131,12 @@ TEST(OldRoot, HostFileReachableUntilStep5) {
                          "cat " + host.file + " && echo via-own-path; true");
   ASSERT_EQ(r.status, 0) << r;
   std::string expected;
-  if (step() <= 2) expected = host.content + "via-own-path\n";
-  if (step() == 3 || step() == 4) expected = host.content + "via-pivot-root\n";
+  if (!yes(row::rootfs)) expected = host.content + "via-own-path\n";
+  if (yes(row::rootfs) && !yes(row::old_root)) expected = host.content + "via-pivot-root\n";
   EXPECT_EQ(r.out, expected) << "step " << step() << ": reachable "
-                             << (step() <= 2   ? "at its own path"
-                                 : step() <= 4 ? "through the old root at /.pivot_root"
-                                               : "nowhere")
+                             << (!yes(row::rootfs)     ? "at its own path"
+                                 : !yes(row::old_root) ? "through the old root at /.pivot_root"
+                                                       : "nowhere")
                              << r;
 }
 
@@ -168,6 +201,20 @@ TEST(Step3Rootfs, EmptyDirIsRefusedClearly) {
 
 TEST(Step3Rootfs, ValueMissingIs125) {
   EXPECT_RUNTIME_ERROR(run({"run", "--rootfs"}), 125);
+}
+
+// A copy of the rootfs that no container ever ran on (no directory a runtime made in it) works:
+// --rootfs takes any directory that holds a Linux userland.
+TEST(Step3Rootfs, AFreshCopyWorks) {
+  REQUIRE_ROOT();
+  const TempDir copy;
+  for (const auto& entry : fs::directory_iterator(rootfs()))
+    if (entry.path().filename() != ".pivot_root")
+      fs::copy(entry.path(), fs::path(copy.path) / entry.path().filename(),
+               fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  const Result r = run({"run", "--rootfs", copy.path, "cat", "/etc/os-release"});
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_TRUE(has_line(r.out, "ID=workshop")) << r;
 }
 
 // Containers on the same rootfs at the same time (the old-root directory is shared).

@@ -1,6 +1,10 @@
 // Matrix row 1, every step: runs COMMAND with its args; stdin, stdout, stderr attached.
 #include "harness.hpp"
 
+#include <set>
+#include <sstream>
+#include <unistd.h>
+
 using namespace workshop;
 
 namespace {
@@ -87,4 +91,21 @@ TEST(Output, StdoutAndStderrAreSeparate) {
   EXPECT_EQ(r.status, 0) << r;
   EXPECT_EQ(r.out, "to-stdout\nmore-stdout\n") << r;
   EXPECT_EQ(r.err, "to-stderr\n") << r;
+}
+
+// The runtime adds nothing to COMMAND's environment: every variable is one the caller set, or one
+// the runtime promises to set (PATH, HOME, HOSTNAME, TERM: docs/contract.md, "The command
+// line"). No marker of the runtime's own, such as one that tells `child` it was started by `run`.
+TEST(Run, EnvironmentHasNothingOfTheRuntimes) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const Result r = container({"cat", "/proc/self/environ"}, {.env = {"WORKSHOP_PROBE=from-the-caller"}});
+  ASSERT_EQ(r.status, 0) << r;
+  std::set<std::string> callers{"WORKSHOP_PROBE"};
+  for (char** e = environ; *e; ++e) callers.insert(std::string(*e).substr(0, std::string(*e).find('=')));
+  std::istringstream entries(r.out);
+  for (std::string entry; std::getline(entries, entry, '\0');) {
+    const std::string name = entry.substr(0, entry.find('='));
+    EXPECT_TRUE(callers.count(name) || name == "PATH" || name == "HOME" || name == "HOSTNAME" || name == "TERM")
+        << name << " comes from the runtime" << r;
+  }
 }

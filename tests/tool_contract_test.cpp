@@ -1,0 +1,66 @@
+// The pages the tests cite say what the tests hold: the matrix on docs/mainpage.md is the table
+// of tests/matrix.hpp (the same rows, in the same order, "yes" from the same step), and every
+// rule the grader reports is a heading of docs/contract.md.
+#include "harness.hpp"
+
+#include <string>
+#include <vector>
+
+using namespace workshop;
+
+namespace {
+
+// The cells of the markdown table under the heading `heading` of `page`, row by row, trimmed.
+std::vector<std::vector<std::string>> table_under(const std::string& page, const std::string& heading) {
+  std::vector<std::vector<std::string>> rows;
+  bool inside = false;
+  for (const auto& line : lines(page)) {
+    if (line.starts_with("#")) inside = line == heading;
+    if (!inside || !line.starts_with("|") || line.starts_with("|---")) continue;
+    std::vector<std::string> cells;
+    size_t start = 1;
+    for (size_t bar; (bar = line.find('|', start)) != std::string::npos; start = bar + 1) {
+      std::string cell = line.substr(start, bar - start);
+      cell.erase(0, cell.find_first_not_of(' '));
+      cell.erase(cell.find_last_not_of(' ') + 1);
+      cells.push_back(cell);
+    }
+    rows.push_back(cells);
+  }
+  if (!rows.empty()) rows.erase(rows.begin());  // the header
+  return rows;
+}
+
+}  // namespace
+
+TEST(ToolContract, MatrixOnTheMainPageIsTheTestsTable) {
+  const auto page = table_under(read_file(source_dir() + "/docs/mainpage.md"), "## What each step isolates");
+  ASSERT_EQ(page.size(), std::size(matrix)) << "rows on docs/mainpage.md against tests/matrix.hpp";
+  for (size_t i = 0; i < page.size(); ++i) {
+    const Row& row = matrix[i];
+    ASSERT_EQ(page[i].size(), 6u) << "a property and five steps: " << testing::PrintToString(page[i]);
+    EXPECT_NE(page[i][0].find(row.page), std::string::npos) << "row " << i + 1 << " is " << row.id << ": " << page[i][0];
+    for (int step = 1; step <= 5; ++step)
+      EXPECT_EQ(page[i][step], step >= row.from_step ? "yes" : "no") << row.id << ", step " << step;
+  }
+}
+
+TEST(ToolContract, EveryRuleIsAHeadingOfTheContractPage) {
+  const std::string contract = read_file(source_dir() + "/docs/contract.md");
+  for (const Row& rule : rules)
+    EXPECT_TRUE(has_line(contract, "## " + std::string(rule.page))) << rule.id << ": no heading '" << rule.page << "'";
+  EXPECT_TRUE(has_line(contract, "## What each step isolates"));
+}
+
+// What the repository cites lives in it: no test, page or chapter sends a learner to a file it
+// does not have.
+TEST(ToolContract, NothingCitesAFileTheRepositoryDoesNotHave) {
+  std::vector<std::string> files{"README.md", "docs/mainpage.md", "docs/pitfalls.md", "docs/contract.md",
+                                 "step1-skeleton/README.md", "step2-namespaces/README.md", "step3-rootfs/README.md",
+                                 "tests/grade.cpp", "tests/harness.hpp", "tests/harness.cpp", "tests/host_guard.cpp"};
+  for (const auto& file : files) {
+    const std::string text = read_file(source_dir() + "/" + file);
+    EXPECT_EQ(text.find("workshop-contract"), std::string::npos) << file;
+    EXPECT_EQ(text.find("the contract"), std::string::npos) << file;
+  }
+}
