@@ -525,7 +525,7 @@ void filter_markdown(const Site& site, const Page& page, const Lines& lines) {
       end_list();
       if (!exercises && h.level == 2 && h.text.starts_with("Exercise")) exercises = out.size();
       const std::string id = title ? (page.label == "index" ? "" : page.label) : page.label + "-" + h.anchor;
-      out.push_back(std::string(static_cast<std::size_t>(h.level), '#') + " " + h.text +
+      out.push_back(std::string(static_cast<std::size_t>(h.level), '#') + " " + keep_dashes(h.text) +
                     (id.empty() ? "" : " {#" + id + "}"));
       after_text = false;
       continue;
