@@ -16,10 +16,12 @@
 #include <linux/magic.h>
 #include <map>
 #include <poll.h>
+#include <pty.h>
 #include <regex>
 #include <sched.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/statfs.h>
@@ -27,6 +29,7 @@
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <utmp.h>
 
 namespace fs = std::filesystem;
 
@@ -270,11 +273,22 @@ std::vector<Hierarchy> hierarchies() {
   _exit(127);
 }
 
-[[noreturn]] void exec_with_stdio_only(int report, char* const argv[], char* const envp[]) {
-  // `report` is close-on-exec: it closes at execve, which tells the parent the exec worked.
+[[noreturn]] void exec_with_stdio_only(int report, char* const argv[], char* const envp[],
+                                       const std::map<int, int>& open_fds) {
+  // The fds to leave open are first copied above every number they go to, and `report` with
+  // them (close-on-exec, all), so that putting one in place never closes another.
+  int copies[16], n = 0;
+  const int above = open_fds.empty() ? 3 : open_fds.rbegin()->first + 1;
+  for (const auto& [to, from] : open_fds)
+    if (n == 16 || (copies[n++] = fcntl(from, F_DUPFD_CLOEXEC, above)) < 0) child_fail(report, "copy an fd to leave open");
+  if (!open_fds.empty() && (report = fcntl(report, F_DUPFD_CLOEXEC, above)) < 0) child_fail(report, "fcntl(F_DUPFD)");
   for (int fd = 3; fd < 1024; ++fd)
-    if (fd != report) close(fd);
+    if (fd != report && std::find(copies, copies + n, fd) == copies + n) close(fd);
   syscall(SYS_close_range, 1024u, ~0u, 0u);
+  n = 0;
+  for (const auto& [to, from] : open_fds)
+    if (dup2(copies[n++], to) < 0) child_fail(report, "dup2 an fd to leave open");  // not close-on-exec
+  // `report` is close-on-exec: it closes at execve, which tells the parent the exec worked.
   execve(argv[0], argv, envp);
   child_fail(report, "execve");
 }
@@ -369,7 +383,8 @@ std::ostream& operator<<(std::ostream& os, const Result& r) {
 
 Running start(const std::vector<std::string>& args, const Options& options) {
   become_subreaper();
-  std::vector<std::string> argv{binary()};
+  std::vector<std::string> argv = options.wrapper;
+  argv.push_back(binary());
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> envp = merged_environment(options.env);
 
@@ -414,7 +429,7 @@ Running start(const std::vector<std::string>& args, const Options& options) {
         if (setresuid(uid, uid, uid) != 0) child_fail(report, "setresuid");
         prctl(PR_SET_PDEATHSIG, SIGKILL);  // a change of uid clears it
       }
-      exec_with_stdio_only(report, c_argv.data(), c_envp.data());
+      exec_with_stdio_only(report, c_argv.data(), c_envp.data(), options.open_fds);
     });
   } catch (const std::exception& e) {
     close_ours();
@@ -447,6 +462,112 @@ Sleeper::Sleeper(const std::vector<std::string>& options, const Options& how)
 Result Sleeper::stop() {
   if (pid > 0) kill(pid, SIGKILL);
   return runtime.wait();
+}
+
+// --- on a terminal ----------------------------------------------------------------------------
+
+Terminal::Terminal(const std::vector<std::string>& args, Start start) {
+  std::vector<std::string> argv{binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto c_argv = c_strings(argv);
+  int terminal = -1;
+  if (openpty(&master_, &terminal, nullptr, nullptr, nullptr) != 0) fail_errno("openpty");
+  fcntl(master_, F_SETFD, FD_CLOEXEC);
+  // The shell's own: another open file than the runtime's, which must stay blocking.
+  terminal_ = open(ptsname(master_), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (terminal_ < 0) fail_errno("open the terminal");
+  started_with = settings();
+  pid = spawn([&](int report) {  // a session of its own, on the terminal, in its foreground group
+    if (login_tty(terminal) != 0) child_fail(report, "login_tty");
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+    int end_of_pipe[2];
+    if (start == Start::stdin_from_pipe &&
+        (pipe(end_of_pipe) != 0 || close(end_of_pipe[1]) != 0 || dup2(end_of_pipe[0], 0) < 0))
+      child_fail(report, "a pipe for stdin");
+    if (start != Start::background) exec_with_stdio_only(report, c_argv.data(), environ);
+    const pid_t runtime = fork();
+    if (runtime < 0) child_fail(report, "fork");
+    if (runtime == 0) {
+      setpgid(0, 0);  // not the terminal's foreground group
+      exec_with_stdio_only(report, c_argv.data(), environ);
+    }
+    close(report);
+    int status = 0;
+    waitpid(runtime, &status, 0);
+    _exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+  });
+  close(terminal);
+}
+
+Terminal::~Terminal() {
+  if (pid > 0 && !exited_) {
+    killpg(pid, SIGKILL);
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  for (int fd : {master_, terminal_})
+    if (fd >= 0) close(fd);
+}
+
+bool Terminal::expect(const std::string& needle, int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (true) {
+    if (const auto at = output.find(needle, consumed_); at != std::string::npos) {
+      consumed_ = at + needle.size();
+      return true;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !read_some(int(left.count()))) return false;
+  }
+}
+
+void Terminal::type(const std::string& keys) { [[maybe_unused]] auto n = write(master_, keys.data(), keys.size()); }
+
+int Terminal::wait(int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    read_some(50);
+  }
+  exited_ = true;
+  while (read_some(50)) {  // what it wrote last
+  }
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+bool Terminal::alive() { return !exited_ && waitpid(pid, nullptr, WNOHANG) == 0; }
+
+void Terminal::resize(unsigned short rows, unsigned short columns) {
+  const winsize size{.ws_row = rows, .ws_col = columns};
+  if (ioctl(master_, TIOCSWINSZ, &size) != 0) fail_errno("TIOCSWINSZ");
+}
+
+termios Terminal::settings() const {
+  termios now{};
+  if (tcgetattr(terminal_, &now) != 0) fail_errno("tcgetattr");
+  return now;
+}
+
+std::string Terminal::unread_input() {
+  std::string input;
+  char buffer[4096];
+  for (ssize_t n; (n = read(terminal_, buffer, sizeof buffer)) > 0;) input.append(buffer, n);
+  return input;
+}
+
+// False once nothing more comes: a timeout after the runtime exited, or EIO.
+bool Terminal::read_some(int timeout_ms) {
+  pollfd fd{.fd = master_, .events = POLLIN};
+  if (poll(&fd, 1, timeout_ms) <= 0) return !exited_;  // nothing yet
+  char buffer[4096];
+  const ssize_t n = read(master_, buffer, sizeof buffer);
+  if (n <= 0) return false;
+  output.append(buffer, n);
+  return true;
 }
 
 bool Running::pump(int timeout_ms) {
@@ -760,6 +881,35 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(path, ec);
+}
+
+void copy_rootfs(const std::string& to) {
+  for (const auto& entry : fs::directory_iterator(rootfs()))
+    if (entry.path().filename() != ".pivot_root")
+      fs::copy(entry.path(), fs::path(to) / entry.path().filename(),
+               fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+}
+
+const std::string& probe_program() {
+  static const std::string path = [] {
+    const fs::path probe = fs::read_symlink("/proc/self/exe").parent_path() / "workshop-probe";
+    if (!fs::exists(probe)) fail(probe.string() + " is missing: build it (cmake --build build --target workshop-probe)");
+    return probe.string();
+  }();
+  return path;
+}
+
+ProbeRootfs::ProbeRootfs() : inside(dir.path), on_host(dir.path) {
+  if (yes(row::rootfs_option)) {
+    const std::string copy = dir.path + "/rootfs";
+    fs::create_directory(copy);
+    copy_rootfs(copy);
+    inside = "/probe";
+    on_host = copy + inside;
+    options = {"--rootfs", copy};
+    fs::create_directory(on_host);
+  }
+  fs::copy_file(probe_program(), on_host + "/workshop-probe");
 }
 
 std::string error_rule_violation(const Result& r, int status) {

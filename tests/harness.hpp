@@ -23,6 +23,7 @@
 #include <set>
 #include <string>
 #include <sys/types.h>
+#include <termios.h>
 #include <vector>
 
 namespace workshop {
@@ -60,6 +61,11 @@ struct Options {
   bool keep_stale_cgroups = false;   // a runtime killed by a signal cannot remove its container's
                                      // cgroups: unless this is true, the harness removes those
                                      // left empty and lists them in leftovers as "cgroup DIR"
+  std::map<int, int> open_fds;       // the runtime starts with these open, as a careless caller
+                                     // leaves them: its fd -> the test's fd it is a copy of
+                                     // (otherwise it gets only 0, 1 and 2)
+  std::vector<std::string> wrapper;  // run the runtime through this command, e.g.
+                                     // {"/usr/bin/unshare", "--pid", "--fork"}
 };
 
 struct Result {
@@ -151,8 +157,51 @@ pid_t spawn(const std::function<void(int report)>& body);
 // In a spawned child: reports `call` failing with errno, and _exits.
 [[noreturn]] void child_fail(int report, const char* call);
 // In a spawned child: execve(argv, envp) with every fd but 0, 1 and 2 closed, so that nothing
-// of the test process reaches the program.
-[[noreturn]] void exec_with_stdio_only(int report, char* const argv[], char* const envp[]);
+// of the test process reaches the program; but for `open_fds` (Options::open_fds).
+[[noreturn]] void exec_with_stdio_only(int report, char* const argv[], char* const envp[],
+                                       const std::map<int, int>& open_fds = {});
+
+// The runtime started on a pseudo-terminal of the test's own, as from a terminal window: the
+// test types into it, reads what a user would see, and what is left in its input queue, which
+// the user's shell would read next. The test holds the terminal open all along, as that shell.
+class Terminal {
+ public:
+  enum class Start {
+    foreground,       // as `run ...` typed at a shell: the terminal's foreground process group
+    background,       // as `run ... &`: started by the session's leader, in a group of its own
+    stdin_from_pipe,  // as `... | run ...`: in the foreground, but stdin is a pipe (at its end)
+  };
+  explicit Terminal(const std::vector<std::string>& args, Start start = Start::foreground);
+  ~Terminal();
+  Terminal(const Terminal&) = delete;
+  Terminal& operator=(const Terminal&) = delete;
+
+  // Reads until `needle` shows up after what earlier calls consumed; false on timeout.
+  bool expect(const std::string& needle, int seconds = 10);
+  void type(const std::string& keys);
+  // Waits for the runtime: its exit status (128+N if a signal killed it), -1 on timeout.
+  int wait(int seconds);
+  bool alive();
+  // The window changes size: the kernel sends SIGWINCH to the terminal's foreground group.
+  void resize(unsigned short rows, unsigned short columns);
+  // The terminal's settings now (termios: echo, canonical mode, ...).
+  termios settings() const;
+  // What waits, unread, in the terminal's input queue (complete lines): what its shell would
+  // read and run next.
+  std::string unread_input();
+
+  pid_t pid = -1;                    // the runtime; in the background, the session's leader
+                                     // that started it and exits with its status
+  std::string output;
+  termios started_with{};            // its settings before the runtime started
+
+ private:
+  bool read_some(int timeout_ms);
+  int master_ = -1;
+  int terminal_ = -1;                // the test's own descriptor of the terminal (the shell's)
+  size_t consumed_ = 0;
+  bool exited_ = false;
+};
 
 // A script prefix for cases that attack: the script stops at once (exit 99) unless it runs as
 // PID 1 of a PID namespace, in mount and UTS namespaces other than the test's. Run against a
@@ -216,6 +265,26 @@ struct TempDir {
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
+};
+// A copy of the workshop's rootfs at `to` (an existing, empty directory), as built: without the
+// directory steps 3 and 4 make in it.
+void copy_rootfs(const std::string& to);
+
+// The probe program (tests/probe/probe.cpp: the attacks busybox cannot make), on the host: next
+// to the test program, where the build puts it.
+const std::string& probe_program();
+
+// The probe where the container of the step under test finds it, in a directory the case may
+// add files to (device nodes, links), as the container sees them. Steps 1-2 see the host's files:
+// the directory is one on the host. From step 3 on the container runs on a copy of the rootfs
+// (`options`: --rootfs COPY), and the directory is /probe in it.
+struct ProbeRootfs {
+  TempDir dir;
+  std::string inside;                // the directory, as the container sees it
+  std::string on_host;               // the same directory, as the test reaches it
+  std::vector<std::string> options;  // for the runtime: {"--rootfs", COPY} from step 3 on
+  std::string probe() const { return inside + "/workshop-probe"; }
+  ProbeRootfs();
 };
 // Non-empty description of how `r` breaks the error rule (docs/contract.md, "Exit status and
 // errors"): exactly

@@ -25,7 +25,7 @@ struct Row {
 namespace row {
 inline constexpr std::string_view run = "run", hostname = "hostname", pid1 = "pid1", mounts = "mounts",
                                   rootfs = "rootfs", proc = "proc", cgroup = "cgroup", old_root = "old-root",
-                                  world = "world", privileges = "privileges", overlay = "overlay",
+                                  world = "world", privileges = "privileges", crossing = "crossing", overlay = "overlay",
                                   killed = "killed", stop = "stop", cli = "cli", errors = "errors",
                                   rootfs_option = "rootfs-option", limits = "limits", options = "options",
                                   host = "host";
@@ -49,6 +49,9 @@ inline constexpr Row matrix[] = {
      "world set up", "step5-complete/rootfs.cpp#mounts"},
     {row::privileges, 5, "privileges cut as docker does", "privileges cut as docker does",
      "step5-complete/privileges.cpp#drop_capabilities"},
+    {row::crossing, 5, "nothing of the caller crosses over: terminal, fds, keyring; no device nodes, mount targets inside "
+     "the root, a bounded writable layer",
+     "nothing of the caller crosses over", "step5-complete/main.cpp#child"},
     {row::overlay, 5, "the rootfs on disk never changes", "the rootfs on disk is never changed",
      "step5-complete/rootfs.cpp#mount_overlay"},
     {row::killed, 1, "a command killed from outside gives 128+N", "a command killed from outside gives 128+N",
@@ -65,7 +68,8 @@ inline constexpr Row rules[] = {
      "step1-skeleton/main.cpp#child"},
     {row::rootfs_option, 3, "--rootfs DIR", "The command line", "step3-rootfs/main.cpp#parent"},
     {row::limits, 4, "--memory, --pids, --cpus", "The command line", "step4-cgroups/main.cpp#limit_options"},
-    {row::options, 5, "--hostname, -e, -w, -u, -v, --net", "The command line", "step5-complete/main.cpp#world_options"},
+    {row::options, 5, "--hostname, -e, -w, -u, -v, --net, --tmpfs-size", "The command line",
+     "step5-complete/main.cpp#world_options"},
     {row::host, 1, "the host is left as it was: mounts, hostname, cgroups, processes", "The host after the tests", ""},
 };
 

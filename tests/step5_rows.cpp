@@ -4,9 +4,11 @@
 // written, mounted or renamed there: the step's weakness is read from the container's own view).
 //   OldRootGone  nothing of the host's filesystem is reachable
 //   World        /dev, /sys, /tmp, hostname, network, IPC and cgroup namespaces, environment
-//   Privileges   capabilities, no_new_privs, read-only kernel knobs, masked paths, RLIMIT_NOFILE
+//   Privileges   capabilities, no_new_privs, no user namespace, read-only kernel knobs, masked
+//                paths, RLIMIT_NOFILE
 //   Overlay      the rootfs on disk never changes
-// The row about signals is in test_signals.cpp.
+// The row about signals is in test_signals.cpp, the one about what of the caller crosses over in
+// step5_crossing.cpp.
 #include "harness.hpp"
 
 #include <algorithm>
@@ -316,6 +318,24 @@ TEST(Privileges, MountAndMknodAreRefused) {
   for (const char* broken : {"mounted", "remounted", "unmasked", "made-block", "made-char"})
     EXPECT_FALSE(has_line(r.out, broken)) << broken << r;
   EXPECT_EQ(last_line(r.out), "0") << "/proc/timer_list is still masked" << r;
+  EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r;
+}
+
+// A user namespace gives its maker every capability back, over what the namespace owns: a cgroup
+// v1 hierarchy mounted there, kernel code otherwise reserved to CAP_SYS_ADMIN. docker's seccomp
+// profile refuses to make one, with `unshare` and through `clone` (clone3, whose flags a filter
+// cannot read, answers ENOSYS). Before step 5 root inside makes one (harmless: it goes with the
+// command). Every call of the profile: Step5Attacks.SeccompRefusesWhatDockerRefuses.
+TEST(Privileges, UserNamespacesAreRefused) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const ProbeRootfs probe;
+  const Result r = shell("unshare -U true && echo unshared; " + probe.probe() + " calls clone-newuser clone3", {}, probe.options);
+  ASSERT_EQ(r.status, 0) << r;
+  if (!yes(row::privileges)) {
+    EXPECT_EQ(r.out, "unshared\nclone-newuser OK\nclone3 OK\n") << "step " << step() << ": user namespaces are made" << r;
+    return;
+  }
+  EXPECT_EQ(r.out, "clone-newuser EPERM\nclone3 ENOSYS\n") << r;
   EXPECT_NE(r.err.find("Operation not permitted"), std::string::npos) << r;
 }
 

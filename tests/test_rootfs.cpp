@@ -5,13 +5,11 @@
 #include "harness.hpp"
 
 #include <algorithm>
-#include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
 using namespace workshop;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -208,10 +206,7 @@ TEST(Step3Rootfs, ValueMissingIs125) {
 TEST(Step3Rootfs, AFreshCopyWorks) {
   REQUIRE_ROOT();
   const TempDir copy;
-  for (const auto& entry : fs::directory_iterator(rootfs()))
-    if (entry.path().filename() != ".pivot_root")
-      fs::copy(entry.path(), fs::path(copy.path) / entry.path().filename(),
-               fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+  copy_rootfs(copy.path);
   const Result r = run({"run", "--rootfs", copy.path, "cat", "/etc/os-release"});
   EXPECT_EQ(r.status, 0) << r;
   EXPECT_TRUE(has_line(r.out, "ID=workshop")) << r;
