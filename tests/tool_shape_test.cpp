@@ -81,6 +81,17 @@ TEST(ToolShape, StepFiveSharesStepFoursCgroupUnchanged) {
   }
 }
 
+// Chapters read in one sitting too: step 4's at most 350 lines; step 5's in parts, one per file,
+// each at most 250 (README.md and rootfs.md, privileges.md...); the bonus chapter's the same.
+TEST(ToolShape, ChaptersAreShortEnoughToReadInOneSitting) {
+  EXPECT_LE(lines(read_file(source_dir() + "/step4-cgroups/README.md")).size(), 350u);
+  for (const char* step : {"step5-complete", "bonus-oci"}) {
+    if (!fs::exists(source_dir() + "/" + step)) continue;  // the bonus chapter may not be there
+    for (const auto& entry : fs::directory_iterator(source_dir() + "/" + step))
+      if (entry.path().extension() == ".md") EXPECT_LE(lines(read_file(entry.path())).size(), 250u) << entry.path();
+  }
+}
+
 // The counter itself: what counts as a line of code.
 TEST(ToolShape, CountsCodeNotCommentsOrBlanks) {
   EXPECT_EQ(lines_of_code("int a;\n\n  // a comment\n/* a block\n * of text */\nint b;  // code and comment\n"), 2);
