@@ -87,8 +87,11 @@ TEST(ToolShape, ChaptersAreShortEnoughToReadInOneSitting) {
   EXPECT_LE(lines(read_file(source_dir() + "/step4-cgroups/README.md")).size(), 350u);
   for (const char* step : {"step5-complete", "bonus-oci"}) {
     if (!fs::exists(source_dir() + "/" + step)) continue;  // the bonus chapter may not be there
-    for (const auto& entry : fs::directory_iterator(source_dir() + "/" + step))
-      if (entry.path().extension() == ".md") EXPECT_LE(lines(read_file(entry.path())).size(), 250u) << entry.path();
+    for (const auto& entry : fs::directory_iterator(source_dir() + "/" + step)) {
+      if (entry.path().extension() == ".md") {
+        EXPECT_LE(lines(read_file(entry.path())).size(), 250u) << entry.path();
+      }
+    }
   }
 }
 
