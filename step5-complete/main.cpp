@@ -137,8 +137,9 @@ void bring_up_loopback() {
   // The new mount namespace starts as a copy of the host's, sharing its propagation:
   // on a systemd host ("/" shared) a mount made here would appear on the host too.
   must(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make mounts private");
-  umask(022);  // docker's: with the caller's 077, `/` would shut -u users out (rootfs.cpp)
+  umask(0);  // every mode setup_rootfs() gives is its own: the caller's 077 would shut -u users out
   const int workdir = setup_rootfs(config);
+  umask(022);  // docker's, for COMMAND
   must(sethostname(config.hostname.data(), config.hostname.size()), "sethostname");
   if (!config.host_network) bring_up_loopback();
   attach_terminal(config.terminal);

@@ -114,10 +114,7 @@ void make_devices(int root) {
   constexpr const char* links[][2] = {{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
                                       {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}};
   const int dev = open_in_root(root, "/dev", false);
-  for (const auto& [name, major, minor] : devices) {
-    must(mknodat(dev, name, S_IFCHR | 0666, makedev(major, minor)), std::string("mknod /dev/") + name);
-    must(fchmodat(dev, name, 0666, 0), std::string("chmod /dev/") + name);  // the umask took some
-  }
+  for (const auto& [name, major, minor] : devices) must(mknodat(dev, name, S_IFCHR | 0666, makedev(major, minor)), std::string("mknod /dev/") + name);
   for (const auto& [target, link] : links) must(symlinkat(target, dev, link), std::string("symlink /dev/") + link);
   close(dev);
 }
