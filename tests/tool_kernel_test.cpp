@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -55,6 +56,7 @@ void say_file(int out, const char* path) {
   char text[1024];
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   const ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+  if (fd >= 0) close(fd);
   if (n < 0) return say(out, "(unreadable)");
   text[n > 0 && text[n - 1] == '\n' ? n - 1 : n] = '\0';
   say(out, text);
@@ -104,8 +106,8 @@ std::vector<std::string> in_child(const std::function<void(int out)>& body) {
   return lines(text);
 }
 
-// A directory made for the case, and removed: a cgroup (rmdir waits while the kernel still
-// counts a process that has just exited in it: docs/pitfalls.md, "Removing a cgroup").
+// A cgroup made for the case, removed at scope exit (rmdir is retried while the kernel still
+// counts a process that has just left it: docs/pitfalls.md, "Removing a cgroup").
 struct CgroupDir {
   std::string path;
   explicit CgroupDir(std::string at) : path(std::move(at)) {
