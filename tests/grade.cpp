@@ -73,6 +73,7 @@ constexpr Suite suites[] = {
     {"Signals", 1, "stop"},
     {"Step5Terminal", 5, "stop"},
     {"Step5Load", 5, "stop"},
+    {"Step5Signals", 5, "stop"},
     {"Cli", 1, "cli"},
     {"Cli.HelpOnRun", 3, "rootfs-option"},  // from step 3 it also wants --rootfs in `run --help`
     {"ExitStatus", 1, "errors"},
