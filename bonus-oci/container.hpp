@@ -89,6 +89,7 @@ void join_session_keyring();
 void set_rlimits(const std::vector<Rlimit>& rlimits);
 void drop_capabilities(const Capabilities& capabilities);
 void switch_user(const User& user);
+void set_capabilities(const Capabilities& capabilities);
 
 // seccomp.cpp: the system calls COMMAND may make. The last step before execve.
 void apply_seccomp_filter();

@@ -178,6 +178,7 @@ std::string find_executable(const std::string& command) {
   set_rlimits(config.rlimits);
   drop_capabilities(config.capabilities);
   switch_user(config.user);
+  set_capabilities(config.capabilities);
   must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)");  // setuid bits and file capabilities stop working
   std::vector<char*> envp = as_argv(config.env);
   environ = envp.data();  // find_executable() searches this PATH, and execv passes it all on

@@ -78,7 +78,9 @@ void make_state_dir(const std::string& id) {
   maker = getpid();
   if (std::atexit(remove_if_failed) != 0) fail("atexit failed");
   must(flock(static_cast<int>(must(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC), "open " + dir)), LOCK_EX), "lock " + dir);
-  must(mkfifo((dir + "/exec.fifo").c_str(), 0622), "mkfifo " + dir + "/exec.fifo");  // any uid may write: see child()
+  // Any user may write: the container's process, as process.user, opens it at the end (lifecycle.cpp).
+  must(mkfifo((dir + "/exec.fifo").c_str(), 0622), "mkfifo " + dir + "/exec.fifo");
+  must(chmod((dir + "/exec.fifo").c_str(), 0622), "chmod " + dir + "/exec.fifo");  // the umask took some
 }
 //! [make_state_dir]
 
