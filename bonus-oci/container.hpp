@@ -51,8 +51,16 @@ struct Config {
   bool terminal = false;                 // process.terminal: a pty, sent to --console-socket
 };
 
-// main.cpp's must(): a failed system call stops the program, saying which and why.
+// What the commands take, parsed once by CLI11 (main.cpp's main()).
+struct Command {
+  std::string id, bundle = ".", pid_file, console_socket, process, signal = "SIGTERM";
+  std::vector<std::string> args;  // `exec ID COMMAND...` without --process
+  bool force = false;
+};
+
+// main.cpp's must(): a failed system call stops the program, saying which and why; and clone3.
 long must(long result, const std::string& what);
+pid_t clone_child(unsigned long flags, int cgroup);
 
 // The child's end of its socket to the runtime (main.cpp, terminal.cpp) is this fd.
 constexpr int runtime_fd = 3;
@@ -81,6 +89,12 @@ unsigned long long start_time_of(pid_t pid);
 Status status_of(const State& state);
 const char* name_of(Status status);
 
+// process.cpp: what becomes COMMAND, for `create` and `exec` alike.
+std::vector<char*> as_argv(const std::vector<std::string>& args);
+int open_pid_file(const std::string& path);
+bool started(pid_t pid, int socket, int console, int pid_file);
+[[noreturn]] void become_command(const Config& config, int workdir, int fifo);
+
 // rootfs.cpp: the container's root and its mounts; returns the workdir, open.
 int setup_rootfs(const Config& config);
 
@@ -108,4 +122,5 @@ int delete_container(const std::string& id, bool force);
 
 // exec.cpp: a new process in a running container's namespaces and cgroup; the engine's namespaces.
 void enter_container(const State& state);
+int exec_process(const Command& c);
 void join_namespaces(const std::vector<std::pair<int, std::string>>& join);

@@ -1,12 +1,15 @@
 // The bonus's exec: `podman exec` runs a new process in a running container. Nothing is made: the
 // container's namespaces are joined, through their files in /proc/PID/ns (setns), and its cgroup;
-// then main.cpp's exec_process() forks, and the new process takes the same last steps as the
-// container's first one (become_command()). The danger is the runtime itself, inside.
+// then exec_process() forks, and the new process takes the same last steps as the container's
+// first one (process.cpp). The danger is the runtime itself, inside.
 #include "container.hpp"
 
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <iterator>
@@ -62,3 +65,29 @@ void join_namespaces(const std::vector<std::pair<int, std::string>>& join) {
   }
 }
 //! [join_namespaces]
+
+//! [exec_process]
+// `exec`: a process in a running container. We enter it (exec.cpp), then fork: the child is born
+// in its PID namespace, and takes the last steps of child(). It outlives us, as create's does.
+int exec_process(const Command& c) {
+  const std::optional<State> state = load_state(c.id);
+  if (!state || status_of(*state) != Status::running) fail("container " + c.id + " does not exist or is not running", 255);
+  Config config = c.process.empty() ? read_bundle(state->bundle) : read_process_file(c.process);
+  if (c.process.empty() && c.args.empty()) fail("exec: give --process FILE or a COMMAND to run in " + c.id);
+  if (c.process.empty()) config.command = c.args;
+  if (config.terminal != !c.console_socket.empty()) fail("process.terminal and --console-socket go together: give both or neither");
+  const int pid_file = open_pid_file(c.pid_file), console = config.terminal ? connect_console(c.console_socket) : -1;
+  enter_container(*state);
+  int sockets[2];
+  must(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets), "socketpair");
+  const pid_t pid = static_cast<pid_t>(must(clone_child(0, -1), "clone"));
+  if (pid == 0) {
+    must(dup2(sockets[1], runtime_fd), "dup2");
+    must(syscall(SYS_close_range, runtime_fd + 1, ~0U, 0), "close_range");  // the caller's open files
+    umask(config.user.umask);
+    become_command(config, static_cast<int>(must(open(config.workdir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open " + config.workdir)), -1);
+  }
+  close(sockets[1]);
+  return started(pid, sockets[0], console, pid_file) ? 0 : 1;
+}
+//! [exec_process]

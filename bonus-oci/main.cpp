@@ -2,8 +2,9 @@
 // container: `create --bundle DIR ID`, `start ID`, `state ID`, `kill ID SIGNAL`, `delete ID`,
 // `exec ... ID`, as runc's command line has them. Step 5's lessons, one file each, now take their
 // values from the bundle's config.json (bundle.cpp); state.cpp keeps what one command leaves the
-// next; lifecycle.cpp has start, kill and delete; exec.cpp enters a running container. This file
-// parses the command line and runs create (parent and child) and exec, each a list of named steps.
+// next; process.cpp is what becomes COMMAND; lifecycle.cpp has start, kill and delete; exec.cpp
+// enters a running container. This file parses the command line and runs `create`: the parent
+// and the child, each a list of named steps.
 #include "container.hpp"
 
 #include <CLI/CLI.hpp>
@@ -17,7 +18,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,16 +25,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <ranges>
-#include <string_view>
 
 namespace {
 
 constexpr const char* program = "bonus-oci";
-
-// `docker run`'s exit statuses for a failure before COMMAND runs: podman finds which from the
-// words of our message. (The runtime's own, 1 as runc's, is fail()'s default: cgroup.hpp.)
-constexpr int cannot_execute = 126, not_found = 127;
 
 // --log FILE, opened before anything else (exec enters the container's mount namespace, where
 // the path means another file); --log-format json: one JSON object a line, as runc writes.
@@ -43,7 +37,7 @@ bool log_json = false;
 
 }  // namespace
 
-// fail() and must() are the other files' too: outside the anonymous namespace (cgroup.hpp).
+// fail(), must() and clone_child() are the other files' too: outside the anonymous namespace.
 [[noreturn]] void fail(const std::string& message, int status) {
   std::fprintf(stderr, "%s: %s\n", program, message.c_str());
   const std::string line = log_json ? nlohmann::json{{"level", "error"}, {"msg", message}}.dump() : std::string(program) + ": " + message;
@@ -57,15 +51,6 @@ long must(long result, const std::string& what) {
   return result;
 }
 
-namespace {
-
-std::vector<char*> as_argv(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  return argv;
-}
-
 //! [clone_child]
 // fork(), but with clone flags: the place where step 2 asks for new namespaces. And where
 // a cgroup v2 child is born in its cgroup, `cgroup` (a directory's fd; -1: the parent's).
@@ -76,34 +61,7 @@ pid_t clone_child(unsigned long flags, int cgroup) {
 }
 //! [clone_child]
 
-// What the commands take, parsed once by CLI11 (main, at the end).
-struct Command {
-  std::string id, bundle = ".", pid_file, console_socket, process, signal = "SIGTERM";
-  std::vector<std::string> args;  // `exec ID COMMAND...` without --process
-  bool force = false;
-};
-
-// The pid file names the host PID of the process that will run COMMAND; conmon reads it once we
-// have exited, and waits for that process. Opened first: `exec` leaves the host's files behind.
-int open_pid_file(const std::string& path) {
-  return path.empty() ? -1 : static_cast<int>(must(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), "open " + path));
-}
-
-//! [started]
-// Until the child is set up: it sends its terminal, if it makes one (passed on to the console
-// socket), then one byte. End of file instead: it failed, and said why on our stderr.
-bool started(pid_t pid, int socket, int console, int pid_file) {
-  if (console != -1) send_terminal(console, receive_terminal(socket));
-  char byte = 0;
-  if (read(socket, &byte, 1) != 1) {
-    waitpid(pid, nullptr, 0);
-    return false;
-  }
-  const std::string text = std::to_string(pid);
-  if (pid_file != -1) must(write(pid_file, text.data(), text.size()), "write the pid file");
-  return true;
-}
-//! [started]
+namespace {
 
 //! [create]
 // `create`: the container, up to the execve of its command, and its state. Then we exit, and the
@@ -152,47 +110,6 @@ void bring_up_loopback() {
 }
 //! [bring_up_loopback]
 
-//! [find_executable]
-// COMMAND as execvp would find it in the container's PATH, looked for before `create` ends: a
-// missing program is create's error, which podman reads: "not found" is 127, "permission" 126.
-std::string find_executable(const std::string& command) {
-  std::vector<std::string> candidates;
-  if (command.find('/') != std::string::npos) candidates.push_back(command);
-  else if (const char* path = std::getenv("PATH"))
-    for (const auto dir : std::views::split(std::string_view(path), ':')) candidates.push_back(std::string(dir.begin(), dir.end()) + "/" + command);
-  for (const auto& file : candidates)
-    if (struct stat st {}; stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-      if (access(file.c_str(), X_OK) == 0) return file;
-      fail("cannot execute '" + command + "': permission denied", cannot_execute);
-    }
-  fail("'" + command + "': executable file not found in $PATH: no such file or directory", not_found);
-}
-//! [find_executable]
-
-//! [become_command]
-// The last steps of a container's process, the first one's (child()) and each `exec`'s alike:
-// from the terminal on, as step 5's child(), then ready, then (the first one only) `start`.
-[[noreturn]] void become_command(const Config& config, int workdir, int fifo) {
-  attach_terminal(config.terminal);
-  join_session_keyring();
-  set_rlimits(config.rlimits);
-  drop_capabilities(config.capabilities);
-  switch_user(config.user);
-  set_capabilities(config.capabilities);
-  must(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)");  // setuid bits and file capabilities stop working
-  std::vector<char*> envp = as_argv(config.env);
-  environ = envp.data();  // find_executable() searches this PATH, and execv passes it all on
-  must(fchdir(workdir), "chdir " + config.workdir);
-  const std::string executable = find_executable(config.command[0]);
-  must(write(runtime_fd, "r", 1), "tell the runtime");  // set up: it may exit now
-  if (fifo != -1) wait_for_start(fifo);
-  must(syscall(SYS_close_range, runtime_fd, ~0U, 0), "close_range");  // our own: COMMAND gets 0, 1, 2
-  apply_seccomp_filter();  // last: from here on it judges our own system calls too
-  execv(executable.c_str(), as_argv(config.command).data());
-  fail("cannot execute '" + config.command[0] + "': " + std::strerror(errno), errno == ENOENT ? not_found : cannot_execute);
-}
-//! [become_command]
-
 //! [child]
 // `child`: runs in the new namespaces, sets up the container, and becomes COMMAND once started.
 [[noreturn]] void child(const Config& config, const std::string& id) {
@@ -216,32 +133,6 @@ std::string find_executable(const std::string& command) {
   become_command(config, workdir, fifo);
 }
 //! [child]
-
-//! [exec_process]
-// `exec`: a process in a running container. We enter it (exec.cpp), then fork: the child is born
-// in its PID namespace, and takes the last steps of child(). It outlives us, as create's does.
-int exec_process(const Command& c) {
-  const std::optional<State> state = load_state(c.id);
-  if (!state || status_of(*state) != Status::running) fail("container " + c.id + " does not exist or is not running", 255);
-  Config config = c.process.empty() ? read_bundle(state->bundle) : read_process_file(c.process);
-  if (c.process.empty() && c.args.empty()) fail("exec: give --process FILE or a COMMAND to run in " + c.id);
-  if (c.process.empty()) config.command = c.args;
-  if (config.terminal != !c.console_socket.empty()) fail("process.terminal and --console-socket go together: give both or neither");
-  const int pid_file = open_pid_file(c.pid_file), console = config.terminal ? connect_console(c.console_socket) : -1;
-  enter_container(*state);
-  int sockets[2];
-  must(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets), "socketpair");
-  const pid_t pid = static_cast<pid_t>(must(clone_child(0, -1), "clone"));
-  if (pid == 0) {
-    must(dup2(sockets[1], runtime_fd), "dup2");
-    must(syscall(SYS_close_range, runtime_fd + 1, ~0U, 0), "close_range");  // the caller's open files
-    umask(config.user.umask);
-    become_command(config, static_cast<int>(must(open(config.workdir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC), "open " + config.workdir)), -1);
-  }
-  close(sockets[1]);
-  return started(pid, sockets[0], console, pid_file) ? 0 : 1;
-}
-//! [exec_process]
 
 }  // namespace
 
