@@ -95,8 +95,9 @@ int supervise(pid_t pid, int terminal, const sigset_t& signals) {
       ptrace(PTRACE_DETACH, pid, nullptr, WSTOPSIG(status));
       status = 0;
     }
-    const auto left = kill_at ? std::max(*kill_at - std::chrono::steady_clock::now(), std::chrono::steady_clock::duration{}) : std::chrono::steady_clock::duration{-1};
-    if (must(poll(fds, 3, kill_at ? std::chrono::ceil<std::chrono::milliseconds>(left).count() : -1), "poll") == 0) {
+    int wait = -1;  // milliseconds to the end of the grace period, when one runs
+    if (kill_at) wait = std::max(0, static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(*kill_at - std::chrono::steady_clock::now()).count()));
+    if (must(poll(fds, 3, wait), "poll") == 0) {
       kill(pid, SIGKILL);  // the grace period is over
       kill_at.reset();
     }

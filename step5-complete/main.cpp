@@ -137,8 +137,9 @@ void bring_up_loopback() {
   // The new mount namespace starts as a copy of the host's, sharing its propagation:
   // on a systemd host ("/" shared) a mount made here would appear on the host too.
   must(mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), "make mounts private");
-  umask(022);  // docker's: with the caller's 077, `/` would shut -u users out (rootfs.cpp)
+  umask(0);  // every mode setup_rootfs() gives is its own: the caller's 077 would shut -u users out
   const int workdir = setup_rootfs(config);
+  umask(022);  // docker's, for COMMAND
   must(sethostname(config.hostname.data(), config.hostname.size()), "sethostname");
   if (!config.host_network) bring_up_loopback();
   attach_terminal(config.terminal);
@@ -207,12 +208,8 @@ void add_options(CLI::App& command, Config& config) {
   command.add_option("--tmpfs-size", config.tmpfs_size, "Room for writes in the writable layer, and in /tmp (default: a quarter of --memory, else 256m)")->type_name("SIZE")->transform(CLI::AsSizeValue(false) & between(1LL, LLONG_MAX));
   command.add_option("--hostname", config.hostname, "Hostname inside the container")->capture_default_str()->check(valid_hostname);
   // allow_extra_args(false): CLI11's vector options are greedy (`-e A=b sh` would eat sh).
-  command.add_option("-e,--env", config.env, "Set KEY=VALUE in the container's environment")->allow_extra_args(false)->check([](const std::string& entry) {
-    return entry.find('=') != std::string::npos && entry.front() != '=' ? "" : "'" + entry + "' is not KEY=VALUE: write -e " + entry + "=value";
-  });
-  command.add_option("-w,--workdir", config.workdir, "Working directory, created if missing")->capture_default_str()->check([](const std::string& dir) {
-    return dir.starts_with('/') ? "" : "'" + dir + "' is not an absolute path: write -w /" + dir;
-  });
+  command.add_option("-e,--env", config.env, "Set KEY=VALUE in the container's environment")->allow_extra_args(false)->check([](const std::string& entry) { return entry.find('=') != std::string::npos && entry.front() != '=' ? "" : "'" + entry + "' is not KEY=VALUE: write -e " + entry + "=value"; });
+  command.add_option("-w,--workdir", config.workdir, "Working directory, created if missing")->capture_default_str()->check([](const std::string& dir) { return dir.starts_with('/') ? "" : "'" + dir + "' is not an absolute path: write -w /" + dir; });
   // parse_user() and parse_volume() throw CLI::ValidationError, which CLI11 reports.
   command.add_option("-u,--user", "Run as UID[:GID] (numbers)")->type_name("UID[:GID]")->default_str("0:0")->take_last()->each([&](const std::string& text) { config.user = parse_user(text); });
   command.add_option("-v,--volume", "Bind HOSTDIR at DIR, read-only with :ro")->type_name("HOSTDIR:DIR[:ro]")->take_all()->allow_extra_args(false)->each([&](const std::string& text) { config.volumes.push_back(parse_volume(text)); });

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <grp.h>
+#include <pwd.h>
 #include <linux/capability.h>
 #include <linux/keyctl.h>
 #include <sys/prctl.h>
@@ -14,8 +15,7 @@
 
 #include <charconv>
 #include <cstdint>
-#include <fstream>
-#include <sstream>
+#include <cstdio>
 
 namespace {
 
@@ -34,19 +34,16 @@ bool read_id(std::string_view text, uint32_t& id) {
   return !text.empty() && error == std::errc{} && end == text.data() + text.size() && id != uint32_t(-1);
 }
 
-// The group of `uid` in the container's /etc/passwd ("name:x:UID:GID:..."), as docker takes it
-// for `-u UID`; 0 when the file does not know the uid.
+// The group of `uid` in the container's /etc/passwd, as docker takes it for `-u UID`; 0 when the
+// file does not know the uid. fgetpwent() reads the file itself: the C library's usual lookup
+// (getpwuid) would ask the host's configured sources, from a static program at that.
 gid_t group_of(uid_t uid) {
-  std::ifstream passwd("/etc/passwd");
-  for (std::string line; std::getline(passwd, line);) {
-    std::istringstream fields(line);
-    std::string name, password, user, group;
-    if (uint32_t id = 0, gid = 0; std::getline(fields, name, ':') && std::getline(fields, password, ':') &&
-                                  std::getline(fields, user, ':') && std::getline(fields, group, ':') &&
-                                  read_id(user, id) && id == uid && read_id(group, gid))
-      return gid;
-  }
-  return 0;
+  std::FILE* file = std::fopen("/etc/passwd", "re");
+  const passwd* entry = nullptr;
+  while (file != nullptr && (entry = fgetpwent(file)) != nullptr && entry->pw_uid != uid) {}
+  const gid_t gid = entry != nullptr ? entry->pw_gid : 0;
+  if (file != nullptr) std::fclose(file);
+  return gid;
 }
 
 }  // namespace

@@ -29,12 +29,9 @@ constexpr const char* masked_paths[] = {"/proc/asound",     "/proc/acpi",       
 
 //! [mounts]
 // One mount, as an OCI config.json lists them. `type` is a file system's, or "bind" (`source`
-// bound at `target`; no source: `target` onto itself), or "mask" (`target` hidden).
-struct Mount {
-  std::string source, target, type;
-  unsigned long flags = 0;
-  std::string data;  // the file system's options
-};
+// bound at `target`; no source: `target` onto itself), or "mask" (`target` hidden); `data`, the
+// file system's options.
+struct Mount { std::string source, target, type; unsigned long flags = 0; std::string data; };
 
 // The container's mounts, in order: each may go inside one made before it.
 std::vector<Mount> container_mounts(const Config& config, const std::vector<int>& volumes, long long size) {
@@ -117,10 +114,7 @@ void make_devices(int root) {
   constexpr const char* links[][2] = {{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
                                       {"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}};
   const int dev = open_in_root(root, "/dev", false);
-  for (const auto& [name, major, minor] : devices) {
-    must(mknodat(dev, name, S_IFCHR | 0666, makedev(major, minor)), std::string("mknod /dev/") + name);
-    must(fchmodat(dev, name, 0666, 0), std::string("chmod /dev/") + name);  // the umask took some
-  }
+  for (const auto& [name, major, minor] : devices) must(mknodat(dev, name, S_IFCHR | 0666, makedev(major, minor)), std::string("mknod /dev/") + name);
   for (const auto& [target, link] : links) must(symlinkat(target, dev, link), std::string("symlink /dev/") + link);
   close(dev);
 }
@@ -186,8 +180,6 @@ int setup_rootfs(const Config& config) {
   must(syscall(SYS_pivot_root, ".", "."), "pivot_root to " + config.rootfs);
   must(umount2(".", MNT_DETACH), "detach the old root");
   must(chdir("/"), "chdir /");
-  for (const int fd : volumes) close(fd);
-  close(root);
-  return workdir;
+  return workdir;  // the other descriptors opened here child() closes before COMMAND runs
 }
 //! [setup_rootfs]

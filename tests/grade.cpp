@@ -79,6 +79,7 @@ constexpr Suite suites[] = {
     {"Step5Terminal.OwnTerminalFollowsTheWindowSize", 5, "crossing"},
     {"Step5Terminal.CallersTerminalIsRestoredAtExit", 5, "crossing"},
     {"Step5Load", 5, "stop"},
+    {"Step5Signals", 5, "stop"},
     {"Cli", 1, "cli"},
     {"Cli.HelpOnRun", 3, "rootfs-option"},  // from step 3 it also wants --rootfs in `run --help`
     {"ExitStatus", 1, "errors"},

@@ -91,6 +91,19 @@ TEST(Pid1, ShellIsPid1) {
     EXPECT_NE(pid, "1") << "step " << step() << " runs COMMAND as an ordinary host process" << r;
 }
 
+// PID 1 of a PID namespace gets no signal it has no handler for from inside its namespace, not
+// even SIGKILL: `kill -9 $$` in the container's shell does nothing. An ordinary process dies: 137.
+TEST(Pid1, IgnoresSigkillFromInside) {
+  REQUIRE_CONTAINER_PRIVILEGES();
+  const Result r = shell("kill -9 $$; echo still-here");
+  if (yes(row::pid1)) {
+    EXPECT_EQ(r.status, 0) << r;
+    EXPECT_EQ(r.out, "still-here\n") << r;
+  } else {
+    EXPECT_EQ(r.status, 137) << "step " << step() << ": the shell is no PID 1, SIGKILL ends it" << r;
+  }
+}
+
 // Where the row says "yes" something is mounted inside, by root in the container (steps 2-4) or
 // by the runtime for a volume (from step 5 on, root in the container may not mount), and the
 // host's mount table does not show it.

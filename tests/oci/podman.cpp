@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,8 +33,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <thread>
+#include <tuple>
 
 namespace fs = std::filesystem;
 
@@ -71,16 +75,28 @@ Problem& world_problem() {
 
 std::string errno_text(const std::string& call) { return call + ": " + std::strerror(errno); }
 
-// The bytes of `tar -C dir -c .`, or "" when tar fails.
-std::string tar_of(const std::string& dir) {
-  std::string quoted = "'";
-  for (char c : dir) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  FILE* tar = popen(("tar -C " + quoted + "' -c .").c_str(), "r");
-  if (!tar) return "";
+// `text` as one word for sh: in single quotes, its own single quotes written '\''.
+std::string quoted(const std::string& text) {
+  std::string word = "'";
+  for (char c : text) word += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return word + "'";
+}
+
+// What the shell command `line` prints on stdout, and its exit status (-1: not run, or killed).
+std::pair<std::string, int> output_of(const std::string& line) {
+  FILE* command = popen(line.c_str(), "r");
+  if (!command) return {"", -1};
   std::string bytes;
   std::array<char, 65536> buffer;
-  for (size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), tar)) > 0;) bytes.append(buffer.data(), n);
-  return pclose(tar) == 0 ? bytes : "";
+  for (size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), command)) > 0;) bytes.append(buffer.data(), n);
+  const int status = pclose(command);
+  return {bytes, status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+// The bytes of `tar -C dir -c .`, or "" when tar fails.
+std::string tar_of(const std::string& dir) {
+  const auto [bytes, status] = output_of("tar -C " + quoted(dir) + " -c .");
+  return status == 0 ? bytes : "";
 }
 
 // The world: a mount namespace of this test process, made before the host guard's snapshot,
@@ -143,9 +159,9 @@ bool remove_cgroup(const fs::path& dir) {
 
 const std::string& runtime() { return arguments().runtime; }
 
-Result podman(const std::vector<std::string>& args, const Options& options) {
+Result podman(const std::vector<std::string>& args, const Options& options, const std::string& with_runtime) {
   std::vector<std::string> all = {
-      "--runtime", runtime(),
+      "--runtime", with_runtime,
       "--root", storage + "/root", "--runroot", storage + "/runroot", "--tmpdir", storage + "/tmp",
       "--network-config-dir", storage + "/net", "--volumepath", storage + "/volumes",
       // Else the storage bind-mounts its overlay directory onto itself, or not, as it goes.
@@ -156,6 +172,17 @@ Result podman(const std::vector<std::string>& args, const Options& options) {
   Options with_tmpdir = options;
   with_tmpdir.env.push_back("TMPDIR=" + storage + "/tmpfiles");  // podman import's temporary files
   return run(all, with_tmpdir);
+}
+
+Result call_runtime(const std::vector<std::string>& args) {
+  Result r;
+  r.command = quoted(runtime());
+  for (const auto& arg : args) r.command += " " + quoted(arg);
+  const std::string err = storage + "/tmpfiles/runtime-stderr";
+  std::tie(r.out, r.status) = output_of(r.command + " 2>" + quoted(err) + " </dev/null");
+  std::ifstream file(err);
+  r.err.assign(std::istreambuf_iterator<char>(file), {});
+  return r;
 }
 
 void Oci::SetUp() {

@@ -16,8 +16,12 @@ const std::string& runtime();
 inline const std::string image = "localhost/workshop-rootfs";
 
 // `podman GLOBAL-OPTIONS args...`, waited for, where GLOBAL-OPTIONS put podman's storage in the
-// test's world and name the runtime under test.
-Result podman(const std::vector<std::string>& args, const Options& options = {});
+// test's world and name the runtime: the one under test, or `with_runtime`.
+Result podman(const std::vector<std::string>& args, const Options& options = {},
+              const std::string& with_runtime = runtime());
+
+// The runtime under test called directly, as podman and conmon call it (`state ID`...), waited for.
+Result call_runtime(const std::vector<std::string>& args);
 
 // Every case: skips (fails under CI=true) when the world could not be made; afterwards, checks
 // that the case left nothing behind and removes what podman itself keeps (its conmon cgroup).
@@ -25,6 +29,12 @@ class Oci : public testing::Test {
  protected:
   void SetUp() override;
   void TearDown() override;
+
+  // podman() with the case's runtime: the one under test, unless the case says otherwise.
+  Result podman(const std::vector<std::string>& args, const Options& options = {}) const {
+    return oci::podman(args, options, runtime_);
+  }
+  std::string runtime_ = runtime();
 
   // `podman run --network none --ulimit ... --cgroup-parent P OPTIONS IMAGE COMMAND...`: what
   // every container here needs on this host (podman.cpp says why), then the case's options.

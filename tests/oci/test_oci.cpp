@@ -183,3 +183,80 @@ TEST_F(Oci, RmRemovesARunningContainer) {
   EXPECT_FALSE(is_alive(std::stoi(pid))) << "the container's PID 1 is gone";
   EXPECT_EQ(podman({"ps", "--all", "--quiet"}).out, "");
 }
+
+// --- the runtime's own command line -------------------------------------------------------------
+
+// What every runtime answers to a command it cannot carry out: one line on stderr and runc's exit
+// status, 1. podman reads the line ("does not exist": the container is gone). `delete --force` of
+// an unknown ID is no error: podman calls it after a create that failed, whatever is left.
+TEST_F(Oci, RuntimeRefusesUnknownIdsAndBadBundles) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"state", "nope"}, {"start", "nope"}, {"kill", "nope", "9"}, {"delete", "nope"}}) {
+    const Result r = call_runtime(args);
+    EXPECT_EQ(r.status, 1) << r;
+    EXPECT_EQ(lines(r.err).size(), 1u) << r;
+  }
+  const Result forced = call_runtime({"delete", "--force", "nope"});
+  EXPECT_EQ(forced.status, 0) << forced;
+  EXPECT_EQ(forced.err, "") << forced;
+
+  const TempDir empty;  // a bundle without config.json
+  for (const std::string& bundle : {std::string("/no/such/bundle"), empty.path}) {
+    const Result r = call_runtime({"create", "--bundle", bundle, "--pid-file", empty.path + "/pid", "bad-bundle"});
+    EXPECT_EQ(r.status, 1) << r;
+    EXPECT_EQ(lines(r.err).size(), 1u) << r;
+  }
+}
+
+// A second `create` of an ID: podman's own bundle for a container it has created (`podman init`:
+// the runtime's `create`, its process waiting for `start`), created again by hand.
+TEST_F(Oci, SecondCreateOfAnIdIsRefused) {
+  std::vector<std::string> args = run_args({"--name", "taken"}, {"sleep", "1000"});
+  args[0] = "create";
+  ASSERT_EQ(podman(args).status, 0);
+  ASSERT_EQ(podman({"init", "taken"}).status, 0);
+  const std::string id = inspect("taken", "{{.Id}}"), bundle = inspect("taken", "{{.StaticDir}}");
+  const TempDir scratch;
+  const Result r = call_runtime({"create", "--bundle", bundle, "--pid-file", scratch.path + "/pid", id});
+  EXPECT_EQ(r.status, 1) << r;
+  EXPECT_EQ(lines(r.err).size(), 1u) << r;
+  EXPECT_EQ(call_runtime({"state", id}).status, 0) << "the first container is still there";
+  EXPECT_EQ(podman({"rm", "--force", "--time", "0", "taken"}).status, 0);
+}
+
+// runc's CVE-2019-5736: for `exec`, runc ran itself inside the container, and the container's root
+// opened /proc/PID/exe of that process, the runtime's binary on the host, then wrote into it once
+// runc had exited: the next runc to run, as root on the host, was the attacker's. Here PID 1 makes
+// that attack on every process of the runtime it sees while `podman exec` runs. The runtime is a
+// copy made for the case, so that an attack that works changes the copy, not the build.
+TEST_F(Oci, ExecHandsTheContainerNoWayToTheRuntimesBinary) {
+  const std::string name = std::filesystem::path(runtime()).filename();
+  const TempDir dir;
+  runtime_ = dir.path + "/" + name;  // the same name: podman decides some things by it
+  std::filesystem::copy_file(runtime(), runtime_);
+  const std::string before = read_file(runtime_);
+  // Each process named like the runtime: open its exe; if that works, try to write through it
+  // for a while (it fails while any process runs the binary: ETXTBSY).
+  const std::string attack =
+      "while :; do for p in /proc/[0-9]*; do read -r comm < $p/comm 2>/dev/null || continue; "
+      "case $comm in " + name.substr(0, 4) + "*) ;; *) continue ;; esac; echo seen; "
+      "if command exec 3< $p/exe 2>/dev/null; then echo opened; i=0; while [ $i -lt 3000 ]; do "
+      "if echo '#!/bin/sh' 2>/dev/null >/proc/self/fd/3; then echo written; break; fi; i=$((i+1)); done; "
+      "exec 3<&-; fi; done; done";
+  run_detached("attacker", {"sh", "-c", attack});
+  // The workshop's runtime must be caught, or the case proves nothing: its process lives inside
+  // long enough (seen within a few calls here). crun's reaches execve before a shell loop finds it.
+  const bool must_be_seen = name == "bonus-oci";
+  std::string log;
+  for (int attempt = 0; attempt < (must_be_seen ? 40 : 10) && !has_line(log, "seen"); ++attempt) {
+    EXPECT_EQ(podman({"exec", "attacker", "true"}).status, 0);
+    log = podman({"logs", "attacker"}).out;
+  }
+  EXPECT_TRUE(!must_be_seen || has_line(log, "seen")) << "the attack never caught a process of the runtime: it proved nothing";
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a write under way, if any
+  log = podman({"logs", "attacker"}).out;
+  EXPECT_FALSE(has_line(log, "written")) << log;
+  EXPECT_TRUE(read_file(runtime_) == before) << "the runtime's binary was changed from inside the container";
+  EXPECT_EQ(podman({"rm", "--force", "--time", "0", "attacker"}).status, 0);
+  runtime_ = runtime();
+}
