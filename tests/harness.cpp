@@ -281,7 +281,10 @@ std::vector<Hierarchy> hierarchies() {
   const int above = open_fds.empty() ? 3 : open_fds.rbegin()->first + 1;
   for (const auto& [to, from] : open_fds)
     if (n == 16 || (copies[n++] = fcntl(from, F_DUPFD_CLOEXEC, above)) < 0) child_fail(report, "copy an fd to leave open");
-  if (!open_fds.empty() && (report = fcntl(report, F_DUPFD_CLOEXEC, above)) < 0) child_fail(report, "fcntl(F_DUPFD)");
+  if (const int moved = open_fds.empty() ? report : fcntl(report, F_DUPFD_CLOEXEC, above); moved < 0)
+    child_fail(report, "move the report pipe");
+  else
+    report = moved;
   for (int fd = 3; fd < 1024; ++fd)
     if (fd != report && std::find(copies, copies + n, fd) == copies + n) close(fd);
   syscall(SYS_close_range, 1024u, ~0u, 0u);

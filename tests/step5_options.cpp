@@ -1,6 +1,7 @@
-// Step 5's options and the attacks that need them (suites named Step5...: step 5 and later).
+// Step 5's options, its load and its terminal (suites named Step5...: step 5 and later). The
+// attacks that need step 5's options are in step5_attacks.cpp.
 //   Step5Options     --hostname, -e, -w, -u, -v, --net do what docs/contract.md says
-//   Step5BadOptions  every bad value: 125, one line, nothing made (no cgroup)
+//   Step5BadOptions  every bad value (--tmpfs-size's too): 125, one line, nothing made (no cgroup)
 //   Step5Overlay     parallel containers share the rootfs, not their writes
 //   Step5Load        10 containers at once and 50 in a row leave nothing behind
 //   Step5Terminal    on a terminal the container has it, as with `docker run -it`
