@@ -59,6 +59,7 @@ class Terminal {
     int terminal = -1;
     if (openpty(&master_, &terminal, nullptr, nullptr, nullptr) != 0) throw std::runtime_error("openpty failed");
     fcntl(master_, F_SETFD, FD_CLOEXEC);
+    container_ = ContainerTrace(cgroup_dirs());
     pid = spawn([&](int report) {  // a session of its own, the terminal's foreground process group
       if (login_tty(terminal) != 0) child_fail(report, "login_tty");
       sigset_t none;
@@ -74,6 +75,8 @@ class Terminal {
       killpg(pid, SIGKILL);
       kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
+      container_.kill_all(pid);  // a runtime killed cannot tear its container down
+      container_.remove_stale_cgroups();
     }
     if (master_ >= 0) close(master_);
   }
@@ -86,6 +89,7 @@ class Terminal {
     while (true) {
       if (const auto at = output.find(needle, consumed_); at != std::string::npos) {
         consumed_ = at + needle.size();
+        container_.see_below(pid);  // it runs: its container is there to see
         return true;
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -102,9 +106,17 @@ class Terminal {
       read_some(50);
     }
     exited_ = true;
+    if (WIFSIGNALED(status)) {  // killed: it could not tear its container down
+      container_.kill_all(pid);
+      container_.remove_stale_cgroups();
+    }
     return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
   }
-  bool alive() { return !exited_ && waitpid(pid, nullptr, WNOHANG) == 0; }
+  // Not exited yet (asked without reaping it: wait() still gets its status).
+  bool alive() {
+    siginfo_t info{};
+    return !exited_ && waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
+  }
 
   pid_t pid = -1;
   std::string output;
@@ -122,6 +134,7 @@ class Terminal {
   int master_ = -1;
   size_t consumed_ = 0;
   bool exited_ = false;
+  ContainerTrace container_;
 };
 
 }  // namespace
@@ -219,6 +232,21 @@ TEST(Step5Options, ReadOnlyVolumeCannotBeWritten) {
   EXPECT_EQ(listing(dir.path), std::set<std::string>{"file"});
 }
 
+// Read-only all the way down: a file system mounted below HOSTDIR (a tmpfs at HOSTDIR/below, in a
+// mount namespace of the test's own) is left out of the volume, or read-only in it too; either
+// way nothing under a :ro volume can be written. (A bind mount made with MS_REC brings the
+// submounts along, and the read-only remount after it is not recursive.)
+TEST(Step5Options, ReadOnlyVolumeIsReadOnlyBelowToo) {
+  REQUIRE_ROOT();
+  const TempDir dir;
+  fs::create_directory(dir.path + "/below");
+  const Result r = shell("touch /data/below/new && echo wrote; true", {.tmpfs_at = dir.path + "/below"},
+                         {"-v", dir.path + ":/data:ro"});
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_FALSE(has_line(r.out, "wrote")) << "the submount below the volume is writable" << r;
+  EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r;
+}
+
 // DIR is resolved as the container sees it. A symlink in the container's tree (here brought in
 // by a first volume, in an image it would be part of the rootfs) to an absolute path leads to
 // that path inside the container, never on the host, where the runtime would make directories
@@ -236,6 +264,19 @@ TEST(Step5Options, VolumePathIsResolvedInsideTheContainer) {
   EXPECT_EQ(r.status, 0) << r;
   EXPECT_EQ(r.out, "data\ndata\n") << "the volume is at the container's /tmp/" << name << r;
   EXPECT_FALSE(on_host) << "the runtime made /tmp/" << name << " on the host" << r;
+}
+
+// The caller's umask (here 077) shapes nothing in the container: `/` and a workdir the runtime
+// makes stay open to a -u user, and COMMAND starts with docker's umask, 022.
+TEST(Step5Options, CallersUmaskShapesNothingInside) {
+  REQUIRE_ROOT();
+  struct CallersUmask {
+    mode_t saved = umask(077);
+    ~CallersUmask() { umask(saved); }
+  } caller;
+  const Result r = shell("umask; stat -c %a / /made; ls / > /dev/null && echo listed", {}, {"-u", "1000", "-w", "/made"});
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_EQ(r.out, "0022\n755\n755\nlisted\n") << r;
 }
 
 TEST(Step5Options, NetHostSharesTheHostsNetwork) {

@@ -2,8 +2,9 @@
 // - a command killed from outside gives 128+N (PID 1 killed by SIGKILL: 137);
 // - Ctrl-C / SIGTERM to the runtime stops the container, and the runtime killed outright leaves
 //   no container process behind (Signals). Where the row says "no", the container's command
-//   outlives its runtime (the harness kills it after the case). The cgroup a killed runtime
-//   leaves is in test_cgroup.cpp (Step4Cgroups.KilledRuntimesCgroupIsRemovedByTheNextStart).
+//   outlives its runtime (the harness kills it after the case); with -u, from step 5 on
+//   (Step5Signals). The cgroup a killed runtime leaves is in test_cgroup.cpp
+//   (Step4Cgroups.KilledRuntimesCgroupIsRemovedByTheNextStart).
 #include "harness.hpp"
 
 #include <chrono>
@@ -36,6 +37,37 @@ std::vector<pid_t> processes_in(const std::string& ns) {
     if (pid_namespace_of(std::stoi(name)) == ns && is_alive(std::stoi(name))) found.push_back(std::stoi(name));
   }
   return found;
+}
+
+// The same, once the kernel has had up to `seconds` to finish killing them: when PID 1 dies it
+// kills the rest of its namespace, which takes a moment.
+std::vector<pid_t> processes_left_in(const std::string& ns, int seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  auto found = processes_in(ns);
+  for (; !found.empty() && std::chrono::steady_clock::now() < deadline; found = processes_in(ns))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return found;
+}
+
+// A container of two processes (run with `options`) whose runtime is killed outright: where the
+// row says "yes" it takes the whole container along (PDEATHSIG takes PID 1, and with it the PID
+// namespace), and no process of that namespace is left on the host.
+void expect_killed_runtime_takes_the_container_along(const std::vector<std::string>& options) {
+  Running runtime = start(container_args({"sh", "-c", "sleep 1000 & sleep 1001"}, options),
+                          {.expect_leftovers = !yes(row::stop)});
+  const pid_t sleeper = runtime.find_process("sleep 1001");
+  ASSERT_GT(sleeper, 0) << "the container did not start";
+  const std::string ns = pid_namespace_of(sleeper);
+  runtime.signal(SIGKILL);
+  const Result r = runtime.wait();
+  EXPECT_EQ(r.signal, SIGKILL) << r;
+  if (!yes(row::stop)) {
+    EXPECT_FALSE(r.leftovers.empty()) << "step " << step() << ": the container outlives its runtime" << r;
+    return;
+  }
+  for (const auto& left : r.leftovers)
+    EXPECT_TRUE(left.starts_with("cgroup ")) << "a process outlived its runtime: " << left << r;
+  EXPECT_EQ(processes_left_in(ns, 2), std::vector<pid_t>{}) << "processes of the container's PID namespace " << ns << " live on";
 }
 
 }  // namespace
@@ -116,23 +148,16 @@ TEST(Signals, ForwardedToAHandlerInPid1) {
   }
 }
 
-// The runtime killed outright (SIGKILL, no chance to clean up): the whole container goes with
-// it (PDEATHSIG takes PID 1, and with it the PID namespace). No process of that namespace is
-// left on the host.
+// The runtime killed outright (SIGKILL, no chance to clean up): the whole container goes with it.
 TEST(Signals, KilledRuntimeTakesTheContainerAlong) {
   REQUIRE_CONTAINER_PRIVILEGES();
-  Running runtime = start(container_args({"sh", "-c", "sleep 1000 & sleep 1001"}), {.expect_leftovers = !yes(row::stop)});
-  const pid_t sleeper = runtime.find_process("sleep 1001");
-  ASSERT_GT(sleeper, 0) << "the container did not start";
-  const std::string ns = pid_namespace_of(sleeper);
-  runtime.signal(SIGKILL);
-  const Result r = runtime.wait();
-  EXPECT_EQ(r.signal, SIGKILL) << r;
-  if (!yes(row::stop)) {
-    EXPECT_FALSE(r.leftovers.empty()) << "step " << step() << ": the container outlives its runtime" << r;
-    return;
-  }
-  for (const auto& left : r.leftovers)
-    EXPECT_TRUE(left.starts_with("cgroup ")) << "a process outlived its runtime: " << left << r;
-  EXPECT_TRUE(processes_in(ns).empty()) << "processes of the container's PID namespace " << ns << " live on";
+  expect_killed_runtime_takes_the_container_along({});
+}
+
+// The same with another user inside (-u): the kernel clears the parent-death signal when a
+// process changes its user or group, so a runtime that asked for it before the switch only has
+// to ask again after it.
+TEST(Step5Signals, KilledRuntimeTakesAUsersContainerAlong) {
+  REQUIRE_ROOT();
+  expect_killed_runtime_takes_the_container_along({"-u", "1000"});
 }
