@@ -109,7 +109,7 @@ TEST(Signals, TermStopsAPid1ThatIgnoresItAfterTheGrace) {
   ASSERT_GT(c.pid, 0) << "`sleep 1000` did not show up in the container";
   const auto sent = std::chrono::steady_clock::now();
   c.runtime.signal(SIGTERM);
-  const Result r = c.runtime.wait(20);
+  const Result r = c.runtime.wait(10);
   const double took = seconds_since(sent);
   if (!yes(row::stop)) {
     EXPECT_EQ(r.signal, SIGTERM) << r;
@@ -136,7 +136,7 @@ TEST(Signals, ForwardedToAHandlerInPid1) {
     ASSERT_TRUE(runtime.wait_for_output("ready")) << name;
     const auto sent = std::chrono::steady_clock::now();
     runtime.signal(sig);
-    const Result r = runtime.wait(20);
+    const Result r = runtime.wait(10);
     if (!yes(row::stop)) {
       EXPECT_EQ(r.signal, sig) << "step " << step() << ": the runtime dies of it" << r;
       EXPECT_FALSE(has_line(r.out, "caught-" + name)) << r;
