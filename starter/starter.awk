@@ -349,11 +349,13 @@ function blank(t) { return t ~ /^[ \t]*$/ }
 function code(t) { return !comment(t) && !blank(t) && t !~ /^#/ }
 function region_marker(t) { return t ~ /^[ \t]*\/\/! \[/ }
 
-# Adds a line to the output; blank lines one at a time.
+# Adds a line to the output; blank lines one at a time. The pragmas go after the last #include
+# above the code (one further down, inside an initializer, includes data).
 function emit(t) {
   if (blank(t) && (nout == 0 || blank(out[nout]))) return
   out[++nout] = t
-  if (t ~ /^#include/) last_include = nout
+  if (t ~ /^#include/ && !code_seen) last_include = nout
+  if (code(t)) code_seen = 1
 }
 
 # The output, with the stubs' pragmas (and the headers they call) after the last #include.

@@ -29,43 +29,17 @@ due_rows() {
   rows "$scratch/due-$k"
 }
 
-# Rows of an earlier step for which the grader (tests/grade.cpp, its table `suites`) counts a case
-# that asserts step N's behaviour: step N-1's program misses them at step N, and so does the
-# starter. "N<TAB>TITLE<TAB>the case". Not checked, only reported, until the grader counts the
-# case for one of step N's rows; then the test says to remove the line.
-misattributed=$(printf '%s\t%s\t%s\n' \
-  2 "a command killed from outside gives 128+N" "KilledFromOutside.SignalNGives128PlusNUnlessPid1 (PID 1)" \
-  2 "exit status 125, 126, 127, and errors in one line" "NotRoot.NeedsRootFromStep2 (namespaces need root)" \
-  5 "a hostname of its own" "Hostname.ChangeInsideLeavesHostAlone (--hostname, where step 5 has it)" \
-  5 "mounts of its own, also when the host's / is shared" "Mounts.MountInsideDoesNotShowOnHost and Mounts.SharedRootHost (step 5's options)")
-
 # What a starter of step N must show, graded as step N, row by row: ✗ where step N's cell is the
 # first "yes", ✓ where step N-1's is already (and for a rule met without a case).
 expected_rows() {
   local n=$1 program=$2
   if [ "$n" -gt 1 ]; then due_rows $((n - 1)) "$program"; fi >"$scratch/due-before"
   due_rows "$n" "$program" >"$scratch/due-now"
-  awk -F'\t' -v n="$n" -v misattributed="$misattributed" '
-    BEGIN { count = split(misattributed, line, "\n"); for (k = 1; k <= count; k++) { split(line[k], f, "\t"); if (f[1] == n) skip[f[2]] = 1 } }
+  awk -F'\t' -v n="$n" '
     FILENAME == ARGV[1] { before[$2] = $1; next }
-    $2 in skip { next }
     $1 == "?" { print ((n > 1 && before[$2] == "?") ? "✓" : "✗") "\t" $2 }
     $1 == "✓" { print "✓\t" $2 }
   ' "$scratch/due-before" "$scratch/due-now"
-}
-
-# The misattributed rows of step N (above), as REPORT shows them.
-report_misattributed() {
-  local n=$1 report=$2 title case mark
-  while IFS=$'\t' read -r step title case; do
-    [ "$step" = "$n" ] || continue
-    mark=$(rows "$report" | awk -F'\t' -v t="$title" '$2 == t { print $1 }')
-    if [ "$mark" = "✓" ]; then
-      echo "note: '$title' is met now: remove its line from misattributed in starter/test.sh"
-    else
-      echo "note: '$title' is $mark: the grader counts $case for it (tests/grade.cpp)"
-    fi
-  done <<<"$misattributed"
 }
 
 # The rows of REPORT that EXPECTED (expected_rows) names, as "MARK<TAB>TITLE".
@@ -123,7 +97,6 @@ test_step() {
   fi
   echo "my-step$n, graded as step $n, misses exactly:"
   grep -F "✗" "$scratch/graded" | cut -f2 | sed 's/^/  /'
-  report_misattributed "$n" "$scratch/report"
   rm -rf "$scratch"
 }
 

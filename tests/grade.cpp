@@ -74,7 +74,9 @@ constexpr Suite suites[] = {
     {"Overlay", 1, "overlay"},
     {"Step5Overlay", 5, "overlay"},
     {"KilledFromOutside", 1, "killed"},
+    {"KilledFromOutside.SignalNGives128PlusNUnlessPid1", 2, "pid1"},  // from step 2 PID 1 ignores them
     {"Signals", 1, "stop"},
+    {"Step5Signals", 5, "stop"},
     {"Step5Terminal", 5, "stop"},
     {"Step5Terminal.OwnTerminalFollowsTheWindowSize", 5, "crossing"},
     {"Step5Terminal.CallersTerminalIsRestoredAtExit", 5, "crossing"},

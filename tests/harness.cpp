@@ -144,15 +144,23 @@ void reap_orphans() {
     if (!owned().count(pid)) waitpid(pid, nullptr, WNOHANG);
 }
 
-// What a runtime left behind: live processes of its process group or below it (orphans that
-// left the group come back to the test, the subreaper, and the host guard reports them).
-// Only descendants of this test process count: once the runtime is reaped its process group id
-// may be reused (pid_max can be as low as 32768) by a process that is none of ours.
-std::vector<pid_t> strays(pid_t runtime) {
+// What a runtime left behind: live processes of its process group or below it, and the processes
+// of its container seen while it ran (`seen`) and below them: a container in a session of its
+// own that outlives its runtime comes back to the test, the subreaper, out of both the group and
+// the runtime's tree. Only descendants of this test process count: once the runtime is reaped
+// its process group id, and a seen process's id, may be reused (pid_max can be as low as 32768)
+// by a process that is none of ours.
+std::vector<pid_t> strays(pid_t runtime, const std::set<pid_t>& seen) {
   reap_orphans();
   const auto ours = descendants(getpid());
+  std::set<pid_t> candidates;
+  for (pid_t pid : descendants(runtime, true)) candidates.insert(pid);
+  for (pid_t pid : seen) {
+    candidates.insert(pid);
+    for (pid_t below : descendants(pid)) candidates.insert(below);
+  }
   std::vector<pid_t> alive;
-  for (pid_t pid : descendants(runtime, true))
+  for (pid_t pid : candidates)
     if (!owned().count(pid) && !is_zombie_or_gone(pid) &&
         std::find(ours.begin(), ours.end(), pid) != ours.end())
       alive.push_back(pid);
@@ -393,7 +401,7 @@ Running start(const std::vector<std::string>& args, const Options& options) {
 
   Running r;
   r.options_ = options;
-  r.cgroups_before_ = cgroup_dirs();
+  r.trace_ = ContainerTrace(cgroup_dirs());
   r.result_.command = join(argv);
   int ns_fd = -1;
   if (options.shared_root || !options.tmpfs_at.empty()) {
@@ -480,6 +488,7 @@ Terminal::Terminal(const std::vector<std::string>& args, Start start) {
   terminal_ = open(ptsname(master_), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
   if (terminal_ < 0) fail_errno("open the terminal");
   started_with = settings();
+  container_ = ContainerTrace(cgroup_dirs());
   pid = spawn([&](int report) {  // a session of its own, on the terminal, in its foreground group
     if (login_tty(terminal) != 0) child_fail(report, "login_tty");
     sigset_t none;
@@ -510,6 +519,8 @@ Terminal::~Terminal() {
     killpg(pid, SIGKILL);
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
+    container_.kill_all(pid);  // a runtime killed cannot tear its container down
+    container_.remove_stale_cgroups();
   }
   for (int fd : {master_, terminal_})
     if (fd >= 0) close(fd);
@@ -520,6 +531,7 @@ bool Terminal::expect(const std::string& needle, int seconds) {
   while (true) {
     if (const auto at = output.find(needle, consumed_); at != std::string::npos) {
       consumed_ = at + needle.size();
+      container_.see_below(pid);  // it runs: its container is there to see
       return true;
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -538,6 +550,10 @@ int Terminal::wait(int seconds) {
   }
   exited_ = true;
   while (read_some(50)) {  // what it wrote last
+  }
+  if (WIFSIGNALED(status)) {  // killed: it could not tear its container down
+    container_.kill_all(pid);
+    container_.remove_stale_cgroups();
   }
   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 }
@@ -609,7 +625,7 @@ bool Running::wait_for_output(const std::string& needle, int timeout_seconds) {
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0 || !pump(int(left.count()))) return false;
   }
-  for (pid_t p : descendants(pid)) remember_cgroups_of(p);
+  for (pid_t p : descendants(pid)) remember(p);
   return true;
 }
 
@@ -618,9 +634,11 @@ pid_t Running::find_process(const std::string& cmdline, int timeout_seconds) {
   do {
     for (pid_t p : descendants(pid))
       if (cmdline_of(p) == cmdline && !is_zombie_or_gone(p)) {
-        remember_cgroups_of(p);
+        remember(p);
         return p;
       }
+    // Exited (a zombie until wait()): it starts nothing more, and what it started is ours now.
+    if (is_zombie_or_gone(pid)) break;
     if (!pump(50))  // keep the pipes drained while we look
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
   } while (std::chrono::steady_clock::now() < deadline);
@@ -678,23 +696,16 @@ void Running::finish() {
   owned().erase(pid);
   done_ = true;
   // A container being torn down may take a moment; whatever is alive after a second is left over.
-  auto alive = strays(pid);
+  auto alive = trace_.alive(pid);
   for (int i = 0; i < 20 && !alive.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    alive = strays(pid);
+    alive = trace_.alive(pid);
   }
-  for (pid_t p : alive) {
-    result_.leftovers.push_back(std::to_string(p) + " " + cmdline_of(p));
-    remember_cgroups_of(p);
-  }
-  for (int round = 0; round < 100 && !alive.empty(); ++round) {
-    for (pid_t p : alive) kill(p, SIGKILL);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    alive = strays(pid);
-  }
+  for (pid_t p : alive) result_.leftovers.push_back(std::to_string(p) + " " + cmdline_of(p));
+  trace_.kill_all(pid);
   if (!result_.leftovers.empty() && !options_.expect_leftovers)
     ADD_FAILURE() << "processes outlived the runtime (killed now)" << result_;
-  if (result_.signal && !options_.keep_stale_cgroups) remove_stale_cgroups();
+  if ((result_.signal || result_.timed_out) && !options_.keep_stale_cgroups) remove_stale_cgroups();
   for (int round = 0; round < 20 && pump(100); ++round) {
   }
   for (int* fd : {&in_, &out_, &err_})
@@ -708,20 +719,52 @@ void Running::finish() {
   }
 }
 
-void Running::remember_cgroups_of(pid_t p) {
-  for (const auto& [controller, dir] : cgroup_dirs_of(std::to_string(p))) container_cgroups_.insert(dir);
+void Running::remember(pid_t p) { trace_.see(p); }
+
+// What a runtime killed by a signal (or by the harness, when it timed out) could not remove: its
+// container's cgroups, removed now and listed as leftovers.
+void Running::remove_stale_cgroups() {
+  for (const auto& dir : trace_.remove_stale_cgroups()) result_.leftovers.push_back("cgroup " + dir);
 }
 
-// Removes the cgroup directories the container's processes were seen in that appeared since
-// start(), and lists them as leftovers: what a runtime killed by a signal could not remove. Its
-// processes are gone by now, but rmdir may fail with EBUSY for a moment after the last left.
-void Running::remove_stale_cgroups() {
-  for (const auto& dir : container_cgroups_) {
+// Orphans of the runtime must come back to us to be found: the test process is a subreaper.
+ContainerTrace::ContainerTrace(std::set<std::string> before) : cgroups_before_(std::move(before)) {
+  become_subreaper();
+}
+
+void ContainerTrace::see(pid_t process) {
+  seen_.insert(process);
+  for (const auto& [controller, dir] : cgroup_dirs_of(std::to_string(process))) cgroups_.insert(dir);
+}
+
+void ContainerTrace::see_below(pid_t runtime) {
+  for (pid_t p : descendants(runtime)) see(p);
+}
+
+std::vector<pid_t> ContainerTrace::alive(pid_t runtime) const { return strays(runtime, seen_); }
+
+void ContainerTrace::kill_all(pid_t runtime) {
+  auto left = alive(runtime);
+  for (pid_t p : left) see(p);
+  for (int round = 0; round < 100 && !left.empty(); ++round) {
+    for (pid_t p : left) kill(p, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    left = alive(runtime);
+  }
+}
+
+// The container's processes are gone by now, but rmdir may fail with EBUSY for a moment after
+// the last one left.
+std::vector<std::string> ContainerTrace::remove_stale_cgroups() {
+  reap_orphans();  // a zombie of ours may still hold its cgroup
+  std::vector<std::string> removed;
+  for (const auto& dir : cgroups_) {
     if (cgroups_before_.count(dir) || !std::filesystem::exists(dir)) continue;
     for (int attempt = 0; attempt < 40 && rmdir(dir.c_str()) != 0 && errno == EBUSY; ++attempt)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    result_.leftovers.push_back("cgroup " + dir);
+    removed.push_back(dir);
   }
+  return removed;
 }
 
 // For a Running destroyed without wait(): the test is over or failing, just clean up.
@@ -752,8 +795,7 @@ Running& Running::operator=(Running&& other) noexcept {
     err_ = std::exchange(other.err_, -1);
     written_ = other.written_;
     holder_ = std::exchange(other.holder_, -1);
-    cgroups_before_ = std::move(other.cgroups_before_);
-    container_cgroups_ = std::move(other.container_cgroups_);
+    trace_ = std::move(other.trace_);
     done_ = std::exchange(other.done_, true);
   }
   return *this;
@@ -858,6 +900,11 @@ std::string field(const std::string& text, const std::string& name) {
       return value == std::string::npos ? "" : line.substr(value);
     }
   return "";
+}
+
+bool has_capability(const std::string& status, int cap) {
+  const std::string effective = field(status, "CapEff");
+  return !effective.empty() && (std::stoull(effective, nullptr, 16) >> cap & 1);
 }
 
 std::string last_line(const std::string& text) {

@@ -58,9 +58,11 @@ struct Options {
   bool expect_leftovers = false;     // processes still alive after the runtime exited are
                                      // killed and listed in Result::leftovers; unless this is
                                      // true, each one is also a test failure
-  bool keep_stale_cgroups = false;   // a runtime killed by a signal cannot remove its container's
-                                     // cgroups: unless this is true, the harness removes those
-                                     // left empty and lists them in leftovers as "cgroup DIR"
+  bool keep_stale_cgroups = false;   // a runtime killed by a signal (or at the timeout) cannot
+                                     // remove its container's cgroups: unless this is true, the
+                                     // harness removes those left empty (where it saw the
+                                     // container's processes) and lists them in leftovers as
+                                     // "cgroup DIR"
   std::map<int, int> open_fds;       // the runtime starts with these open, as a careless caller
                                      // leaves them: its fd -> the test's fd it is a copy of
                                      // (otherwise it gets only 0, 1 and 2)
@@ -94,6 +96,26 @@ Result shell(const std::string& script, const Options& = {},
 std::vector<std::string> container_args(const std::vector<std::string>& command,
                                         const std::vector<std::string>& options = {});
 
+// What a runtime's container may leave when the runtime dies without tearing it down (killed,
+// or it never does): processes, and cgroups. see() its processes while it runs; once the runtime
+// is gone, kill_all() kills what is alive of them (and of the runtime's process group), and
+// remove_stale_cgroups() removes the cgroups they were in that did not exist before (`before`:
+// cgroup_dirs() when the runtime started) and are still there, and returns them.
+class ContainerTrace {
+ public:
+  ContainerTrace() = default;
+  explicit ContainerTrace(std::set<std::string> before);
+  void see(pid_t process);
+  void see_below(pid_t runtime);     // every process below the runtime, now
+  std::vector<pid_t> alive(pid_t runtime) const;
+  void kill_all(pid_t runtime);
+  std::vector<std::string> remove_stale_cgroups();
+
+ private:
+  std::set<pid_t> seen_;
+  std::set<std::string> cgroups_before_, cgroups_;
+};
+
 // A program started without waiting, for signal and timing tests. Destroying a Running that
 // was not waited for kills its process group and everything it left behind.
 class Running {
@@ -107,7 +129,8 @@ class Running {
   // exits (false). What was read stays in the Result that wait() returns.
   bool wait_for_output(const std::string& needle, int timeout_seconds = 10);
   // A descendant of the runtime (seen from the host, any PID namespace) whose command line,
-  // arguments joined by single spaces, is `cmdline`; waits for it up to the timeout. -1 if none.
+  // arguments joined by single spaces, is `cmdline`; waits for it up to the timeout, or until the
+  // runtime has exited. -1 if none.
   pid_t find_process(const std::string& cmdline, int timeout_seconds = 10);
   // With Options::tmpfs_at or shared_root: the root of the runtime's mount namespace as the
   // test reaches it ("/proc/PID/root" of the namespace's holder), "" without.
@@ -125,7 +148,7 @@ class Running {
   bool pump(int timeout_ms);         // one poll round; false once stdout and stderr are closed
   void finish();
   void kill_everything();
-  void remember_cgroups_of(pid_t);
+  void remember(pid_t);              // a process of its container
   void remove_stale_cgroups();
 
   Options options_;
@@ -133,9 +156,8 @@ class Running {
   int in_ = -1, out_ = -1, err_ = -1;
   size_t written_ = 0;
   pid_t holder_ = -1;                // keeps the shared_root mount namespace alive
-  std::set<std::string> cgroups_before_;  // every cgroup directory when it started
-  std::set<std::string> container_cgroups_;  // where its descendants were seen (by
-                                             // find_process, wait_for_output, or left over)
+  ContainerTrace trace_;             // its container's processes seen by find_process and
+                                     // wait_for_output, and their cgroups
   bool done_ = false;
 };
 Running start(const std::vector<std::string>& args, const Options& = {});
@@ -201,6 +223,7 @@ class Terminal {
   int terminal_ = -1;                // the test's own descriptor of the terminal (the shell's)
   size_t consumed_ = 0;
   bool exited_ = false;
+  ContainerTrace container_;         // what a killed runtime leaves, removed after it
 };
 
 // A script prefix for cases that attack: the script stops at once (exit 99) unless it runs as
@@ -253,6 +276,9 @@ bool has_line(const std::string& text, const std::string& line);
 std::string last_line(const std::string& text);  // "" when there is none
 // "Name:\tvalue" lines, as in /proc/PID/status: the value of `name`, "" when absent.
 std::string field(const std::string& text, const std::string& name);
+// The process whose /proc/PID/status is `status` has capability `cap` (CAP_SYS_ADMIN...) in its
+// effective set.
+bool has_capability(const std::string& status, int cap);
 // docker's default capabilities less CAP_MKNOD (bit 27): CHOWN DAC_OVERRIDE FOWNER FSETID KILL
 // SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT AUDIT_WRITE SETFCAP (step 5 keeps these).
 constexpr uint64_t docker_capabilities_without_mknod = 0xa00425fb;

@@ -139,6 +139,21 @@ TEST(Step5Options, ReadOnlyVolumeCannotBeWritten) {
   EXPECT_EQ(listing(dir.path), std::set<std::string>{"file"});
 }
 
+// Read-only all the way down: a file system mounted below HOSTDIR (a tmpfs at HOSTDIR/below, in a
+// mount namespace of the test's own) is left out of the volume, or read-only in it too; either
+// way nothing under a :ro volume can be written. (A bind mount made with MS_REC brings the
+// submounts along, and the read-only remount after it is not recursive.)
+TEST(Step5Options, ReadOnlyVolumeIsReadOnlyBelowToo) {
+  REQUIRE_ROOT();
+  const TempDir dir;
+  fs::create_directory(dir.path + "/below");
+  const Result r = shell("touch /data/below/new && echo wrote; true", {.tmpfs_at = dir.path + "/below"},
+                         {"-v", dir.path + ":/data:ro"});
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_FALSE(has_line(r.out, "wrote")) << "the submount below the volume is writable" << r;
+  EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r;
+}
+
 // DIR is resolved as the container sees it. A symlink in the container's tree (here brought in
 // by a first volume, in an image it would be part of the rootfs) to an absolute path leads to
 // that path inside the container, never on the host, where the runtime would make directories
@@ -156,6 +171,19 @@ TEST(Step5Options, VolumePathIsResolvedInsideTheContainer) {
   EXPECT_EQ(r.status, 0) << r;
   EXPECT_EQ(r.out, "data\ndata\n") << "the volume is at the container's /tmp/" << name << r;
   EXPECT_FALSE(on_host) << "the runtime made /tmp/" << name << " on the host" << r;
+}
+
+// The caller's umask (here 077) shapes nothing in the container: `/` and a workdir the runtime
+// makes stay open to a -u user, and COMMAND starts with docker's umask, 022.
+TEST(Step5Options, CallersUmaskShapesNothingInside) {
+  REQUIRE_ROOT();
+  struct CallersUmask {
+    mode_t saved = umask(077);
+    ~CallersUmask() { umask(saved); }
+  } caller;
+  const Result r = shell("umask; stat -c %a / /made; ls / > /dev/null && echo listed", {}, {"-u", "1000", "-w", "/made"});
+  EXPECT_EQ(r.status, 0) << r;
+  EXPECT_EQ(r.out, "0022\n755\n755\nlisted\n") << r;
 }
 
 TEST(Step5Options, NetHostSharesTheHostsNetwork) {

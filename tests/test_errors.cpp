@@ -9,9 +9,11 @@ namespace {
 constexpr uid_t nobody = 65534;
 }
 
-// Not root: from step 2 on the runtime needs root and says so (125, one line). Step 1 needs no
-// privileges at all, and runs as anybody: that is its cell.
-TEST(NotRoot, NeedsRootFromStep2) {
+// Not root. Step 1 needs no privileges at all, and runs as anybody: that is its cell. A later
+// step may need root (namespaces, mounts and cgroups do): then it says so, by the error rule
+// (125, one line naming root). One that runs as anybody all the same, in a user namespace of its
+// own say, is judged by the rows of what it isolates.
+TEST(NotRoot, RunsOrSaysRootIsNeeded) {
   REQUIRE_ROOT();  // to become nobody
   const Result r = container({"id", "-u"}, {.uid = nobody, .gid = nobody});
   if (step() == 1) {
@@ -19,6 +21,7 @@ TEST(NotRoot, NeedsRootFromStep2) {
     EXPECT_EQ(r.out, "65534\n") << r;
     return;
   }
+  if (r.status == 0) return;
   EXPECT_RUNTIME_ERROR(r, 125);
   EXPECT_NE(r.err.find("root"), std::string::npos) << "the error says root is needed" << r;
 }
