@@ -120,7 +120,9 @@ function find_definitions(   i, j, t) {
   for (i = 1; i <= n; i++) {
     t = text[i]
     if (tag[i] == "-" || t !~ /^[A-Za-z_[~]/ || t ~ /^(namespace|using|typedef|static_assert)([^A-Za-z0-9_]|$)/) continue
-    if (t ~ /^(struct|class|enum|union) / && t ~ /[{]$/) {
+    if (t ~ /^(struct|class|enum|union) / && t ~ /[}];[ \t]*(\/\/.*)?$/) {
+      record(i, i, "type", t)  # on one line: struct Mount { ... };
+    } else if (t ~ /^(struct|class|enum|union) / && t ~ /[{]$/) {
       j = next_line(i, "^[}];")
       if (j) {
         record(i, j, "type", t)

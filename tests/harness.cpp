@@ -705,7 +705,8 @@ void Running::finish() {
   trace_.kill_all(pid);
   if (!result_.leftovers.empty() && !options_.expect_leftovers)
     ADD_FAILURE() << "processes outlived the runtime (killed now)" << result_;
-  if ((result_.signal || result_.timed_out) && !options_.keep_stale_cgroups) remove_stale_cgroups();
+  // A runtime killed, or gone before its container, could not remove the container's cgroups.
+  if ((result_.signal || result_.timed_out || !alive.empty()) && !options_.keep_stale_cgroups) remove_stale_cgroups();
   for (int round = 0; round < 20 && pump(100); ++round) {
   }
   for (int* fd : {&in_, &out_, &err_})
@@ -721,8 +722,8 @@ void Running::finish() {
 
 void Running::remember(pid_t p) { trace_.see(p); }
 
-// What a runtime killed by a signal (or by the harness, when it timed out) could not remove: its
-// container's cgroups, removed now and listed as leftovers.
+// What a runtime killed by a signal (or by the harness, when it timed out), or gone before its
+// container, could not remove: its container's cgroups, removed now and listed as leftovers.
 void Running::remove_stale_cgroups() {
   for (const auto& dir : trace_.remove_stale_cgroups()) result_.leftovers.push_back("cgroup " + dir);
 }

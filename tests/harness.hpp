@@ -58,11 +58,11 @@ struct Options {
   bool expect_leftovers = false;     // processes still alive after the runtime exited are
                                      // killed and listed in Result::leftovers; unless this is
                                      // true, each one is also a test failure
-  bool keep_stale_cgroups = false;   // a runtime killed by a signal (or at the timeout) cannot
-                                     // remove its container's cgroups: unless this is true, the
-                                     // harness removes those left empty (where it saw the
-                                     // container's processes) and lists them in leftovers as
-                                     // "cgroup DIR"
+  bool keep_stale_cgroups = false;   // a runtime killed by a signal (or at the timeout), or
+                                     // gone before its container, cannot remove its container's
+                                     // cgroups: unless this is true, the harness removes those
+                                     // left empty (where it saw the container's processes) and
+                                     // lists them in leftovers as "cgroup DIR"
   std::map<int, int> open_fds;       // the runtime starts with these open, as a careless caller
                                      // leaves them: its fd -> the test's fd it is a copy of
                                      // (otherwise it gets only 0, 1 and 2)
