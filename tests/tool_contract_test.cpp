@@ -4,6 +4,8 @@
 #include "harness.hpp"
 
 #include <filesystem>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,4 +74,65 @@ TEST(ToolContract, NothingCitesAFileTheRepositoryDoesNotHave) {
     for (const auto& file : absent) EXPECT_EQ(text.find(file), std::string::npos) << path << " cites " << file;
   }
   EXPECT_GT(read, 50) << "too few files read under " << source_dir();
+}
+
+// docs/pitfalls.md, "Mistakes the tests catch", has a row for every patch of tests/mistakes/ (but
+// the one that is no mistake), naming the case the patch's first lines say catches it; that case
+// is one of this suite's; and every patch the page names exists.
+TEST(ToolContract, PitfallsListEveryMistakeAndTheCaseThatCatchesIt) {
+  const std::string pitfalls = read_file(source_dir() + "/docs/pitfalls.md");
+  const std::string mistakes = source_dir() + "/tests/mistakes/";
+  std::set<std::string> cases;
+  const auto& unit = *testing::UnitTest::GetInstance();
+  for (int i = 0; i < unit.total_test_suite_count(); ++i)
+    for (int j = 0; j < unit.GetTestSuite(i)->total_test_count(); ++j)
+      cases.insert(std::string(unit.GetTestSuite(i)->name()) + "." + unit.GetTestSuite(i)->GetTestInfo(j)->name());
+  int patches = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(mistakes)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.ends_with(".patch")) continue;
+    const auto head = lines(read_file(entry.path().string()));
+    if (head.at(0).find("(not a mistake)") != std::string::npos) continue;
+    ++patches;
+    ASSERT_TRUE(head.at(1).starts_with("Caught by ")) << name << ": its second line names the case";
+    const std::string caught_by = head[1].substr(10, head[1].find(' ', 10) - 10);
+    EXPECT_TRUE(cases.count(caught_by)) << name << ": no case " << caught_by;
+    const std::string row_start = "| `" + name + "` | `" + caught_by + "` |";
+    EXPECT_NE(pitfalls.find(row_start), std::string::npos) << "docs/pitfalls.md has no row ending " << row_start;
+  }
+  EXPECT_GE(patches, 40);
+  for (size_t at = 0; (at = pitfalls.find(".patch`", at)) != std::string::npos; ++at) {
+    const size_t begin = pitfalls.rfind('`', at - 1) + 1;
+    const std::string name = pitfalls.substr(begin, at + 6 - begin);
+    if (name.find('/') == std::string::npos) {
+      EXPECT_TRUE(std::filesystem::exists(mistakes + name)) << "docs/pitfalls.md names " << name;
+    }
+  }
+}
+
+// Every case a page or a chapter names (`Suite.Case`, in backticks) is one of this suite's, or
+// of the oci tests': a case renamed takes its mentions along.
+TEST(ToolContract, EveryCaseThePagesNameExists) {
+  std::set<std::string> cases;
+  const auto& unit = *testing::UnitTest::GetInstance();
+  for (int i = 0; i < unit.total_test_suite_count(); ++i)
+    for (int j = 0; j < unit.GetTestSuite(i)->total_test_count(); ++j)
+      cases.insert(std::string(unit.GetTestSuite(i)->name()) + "." + unit.GetTestSuite(i)->GetTestInfo(j)->name());
+  // The oci tests are a program of their own (tests/oci/): their cases as their source declares them.
+  const std::regex declared("TEST(?:_F)?\\((\\w+), (\\w+)\\)");
+  for (const auto& entry : std::filesystem::directory_iterator(source_dir() + "/tests/oci")) {
+    const std::string text = read_file(entry.path().string());
+    for (std::sregex_iterator m(text.begin(), text.end(), declared), end; m != end; ++m)
+      cases.insert((*m)[1].str() + "." + (*m)[2].str());
+  }
+  const std::regex named("`([A-Z][A-Za-z0-9]*\\.[A-Z][A-Za-z0-9]*)`");
+  int mentions = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(source_dir())) {
+    const std::string path = entry.path().string();
+    if (!path.ends_with(".md") || path.find("/build") != std::string::npos || path.find("/.git/") != std::string::npos) continue;
+    const std::string text = read_file(path);
+    for (std::sregex_iterator m(text.begin(), text.end(), named), end; m != end; ++m, ++mentions)
+      EXPECT_TRUE(cases.count((*m)[1])) << path << " names `" << (*m)[1] << "`, which is no case of the suite";
+  }
+  EXPECT_GT(mentions, 100);
 }
